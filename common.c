@@ -1,0 +1,617 @@
+/*
+ * common.c: logging funnel, allocation wrappers that die, the bounded
+ * buffer, monotonic time, descriptor and signal plumbing, name checks.
+ */
+#include "negotiator.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *progname = "negotiator";
+int log_level = LOG_LVL_INFO;
+static int log_syslog;
+
+void
+log_open(const char *prog, int use_syslog)
+{
+	progname = prog;
+	log_syslog = use_syslog;
+	if (use_syslog)
+		openlog(prog, LOG_PID, LOG_DAEMON);
+}
+
+/* The one place log lines are written: stderr, and syslog for daemons.
+ * errno is preserved so callers can log before reporting it. */
+static void
+log_line(int level, const char *tag, const char *fmt, va_list ap)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
+	char line[1024];
+	int saved = errno;
+
+	if (level > log_level) {
+		errno = saved;
+		return;
+	}
+	vsnprintf(line, sizeof line, fmt, ap);
+	if (tag)
+		fprintf(stderr, "%s: %s: %s\n", progname, tag, line);
+	else
+		fprintf(stderr, "%s: %s\n", progname, line);
+	if (log_syslog)
+		syslog(prio[level], "%s%s%s", tag ? tag : "", tag ? ": " : "", line);
+	errno = saved;
+}
+
+#define LOG_FN(fn, level, tag)                   \
+	void fn(const char *fmt, ...)            \
+	{                                        \
+		va_list ap;                      \
+		va_start(ap, fmt);               \
+		log_line(level, tag, fmt, ap);   \
+		va_end(ap);                      \
+	}
+
+LOG_FN(error, LOG_LVL_ERROR, "error")
+LOG_FN(warn, LOG_LVL_WARN, "warning")
+LOG_FN(logit, LOG_LVL_INFO, NULL)
+LOG_FN(debug, LOG_LVL_DEBUG, "debug")
+LOG_FN(trace, LOG_LVL_TRACE, "trace")
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (log_level < LOG_LVL_ERROR)
+		log_level = LOG_LVL_ERROR;
+	log_line(LOG_LVL_ERROR, "fatal", fmt, ap);
+	va_end(ap);
+	exit(EXIT_AGENT);
+}
+
+const char *
+escape_text(char *dst, size_t dstlen, const void *src, size_t len)
+{
+	const unsigned char *s = src;
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 5 < dstlen; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\')
+			dst[o++] = (char)s[i];
+		else
+			o += sprintf(dst + o, "\\x%02x", s[i]);
+	}
+	if (i < len && o + 4 < dstlen) {
+		strcpy(dst + o, "...");
+		o += 3;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		fatal("out of memory (%lu bytes)", (unsigned long)n);
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (size && n > (size_t)-1 / size)
+		fatal("out of memory (overflow)");
+	p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		fatal("out of memory (%lu bytes)", (unsigned long)(n * size));
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		fatal("out of memory (%lu bytes)", (unsigned long)n);
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xmalloc(n), s, n);
+}
+
+/* ---- the bounded buffer ------------------------------------------------ */
+
+void
+buf_init(struct buf *b, size_t limit)
+{
+	b->data = NULL;
+	b->start = b->end = b->cap = 0;
+	b->limit = limit;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	buf_init(b, b->limit);
+}
+
+size_t
+buf_len(const struct buf *b)
+{
+	return b->end - b->start;
+}
+
+unsigned char *
+buf_ptr(const struct buf *b)
+{
+	return b->data + b->start;
+}
+
+unsigned char *
+buf_reserve(struct buf *b, size_t n)
+{
+	size_t len = buf_len(b), want;
+
+	if (n > b->limit - len)
+		return NULL;
+	if (b->cap - b->end >= n)
+		return b->data + b->end;
+	if (b->start > 0) {                 /* slide the contents down first */
+		memmove(b->data, b->data + b->start, len);
+		b->start = 0;
+		b->end = len;
+		if (b->cap - b->end >= n)
+			return b->data + b->end;
+	}
+	want = b->cap ? b->cap : 4096;
+	while (want - len < n)
+		want *= 2;
+	if (want > b->limit)
+		want = b->limit;
+	b->data = xrealloc(b->data, want);
+	b->cap = want;
+	return b->data + b->end;
+}
+
+void
+buf_commit(struct buf *b, size_t n)
+{
+	b->end += n;
+}
+
+int
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	unsigned char *d = buf_reserve(b, n);
+
+	if (!d)
+		return -1;
+	memcpy(d, p, n);
+	b->end += n;
+	return 0;
+}
+
+/* Emptied buffers give their memory back when they had grown large, so an
+ * idle daemon stays small after a big transfer. */
+void
+buf_consume(struct buf *b, size_t n)
+{
+	b->start += n;
+	if (b->start == b->end) {
+		b->start = b->end = 0;
+		if (b->cap > 65536) {
+			free(b->data);
+			b->data = NULL;
+			b->cap = 0;
+		}
+	}
+}
+
+void
+buf_clear(struct buf *b)
+{
+	buf_consume(b, buf_len(b));
+}
+
+ssize_t
+buf_read_fd(struct buf *b, int fd, size_t max)
+{
+	unsigned char *d;
+	ssize_t n;
+
+	if (max > b->limit - buf_len(b))
+		max = b->limit - buf_len(b);
+	if (max == 0)
+		return -2;
+	d = buf_reserve(b, max);
+	if (!d)
+		return -2;
+	do
+		n = read(fd, d, max);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		b->end += (size_t)n;
+	return n;
+}
+
+ssize_t
+buf_write_fd(struct buf *b, int fd, size_t max)
+{
+	ssize_t n;
+	size_t len = buf_len(b);
+
+	if (max > len)
+		max = len;
+	if (max == 0)
+		return 0;
+	do
+		n = write(fd, buf_ptr(b), max);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		buf_consume(b, (size_t)n);
+	return n;
+}
+
+/* ---- time ---------------------------------------------------------------- */
+
+mtime_t
+now_ms(void)
+{
+#ifdef CLOCK_MONOTONIC
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+		return (mtime_t)ts.tv_sec * 1000UL + (mtime_t)(ts.tv_nsec / 1000000L);
+#endif
+	{
+		/* not monotonic, but keeps timers moving where the clock is missing */
+		struct timeval tv;
+
+		gettimeofday(&tv, NULL);
+		return (mtime_t)tv.tv_sec * 1000UL + (mtime_t)(tv.tv_usec / 1000L);
+	}
+}
+
+/* ---- descriptors ----------------------------------------------------------- */
+
+int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	return 0;
+}
+
+int
+set_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -1;
+	return 0;
+}
+
+int
+make_pipe(int fds[2])
+{
+	if (pipe(fds) < 0)
+		return -1;
+	if (set_nonblock(fds[0]) < 0 || set_nonblock(fds[1]) < 0 ||
+	    set_cloexec(fds[0]) < 0 || set_cloexec(fds[1]) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- signals: the self-pipe trick ---------------------------------------- */
+
+static int sigpipe_fds[2] = { -1, -1 };
+
+static void
+sig_catch(int sig)
+{
+	unsigned char c = (unsigned char)sig;
+	int saved = errno;
+
+	if (write(sigpipe_fds[1], &c, 1) < 0) {
+		/* pipe full: a byte for this signal is likely already queued */
+	}
+	errno = saved;
+}
+
+void
+sig_setup(const int *sigs)
+{
+	struct sigaction sa;
+
+	if (sigpipe_fds[0] < 0 && make_pipe(sigpipe_fds) < 0)
+		fatal("unable to create the signal pipe: %s", strerror(errno));
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = sig_catch;
+	for (; *sigs; sigs++)
+		sigaction(*sigs, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+int
+sig_fd(void)
+{
+	return sigpipe_fds[0];
+}
+
+int
+sig_next(void)
+{
+	unsigned char c;
+
+	if (sigpipe_fds[0] >= 0 && read(sigpipe_fds[0], &c, 1) == 1)
+		return c;
+	return 0;
+}
+
+void
+sig_default_all(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE,
+	                            SIGIO, SIGUSR1, SIGUSR2, SIGALRM, 0 };
+	struct sigaction sa;
+	sigset_t none;
+	int i;
+
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_DFL;
+	for (i = 0; sigs[i]; i++)
+		sigaction(sigs[i], &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* The nonce only has to differ between sessions; /dev/urandom when there,
+ * else time and pid mixed. */
+void
+random_nonce(char out[17])
+{
+	static unsigned long counter;
+	unsigned char r[8];
+	int fd, i, got = 0;
+
+	fd = open("/dev/urandom", O_RDONLY);
+	if (fd >= 0) {
+		got = read(fd, r, sizeof r) == (ssize_t)sizeof r;
+		close(fd);
+	}
+	if (!got) {
+		struct timeval tv;
+		unsigned long x;
+
+		gettimeofday(&tv, NULL);
+		x = (unsigned long)tv.tv_usec * 2654435761UL ^ (unsigned long)tv.tv_sec ^
+		    ((unsigned long)getpid() << 16) ^ ++counter * 40503UL;
+		for (i = 0; i < 8; i++) {
+			x = x * 1103515245UL + 12345UL;
+			r[i] = (unsigned char)(x >> 16);
+		}
+	}
+	for (i = 0; i < 8; i++)
+		sprintf(out + 2 * i, "%02x", r[i]);
+	out[16] = '\0';
+}
+
+/* ---- select() sets of any size ------------------------------------------- */
+
+#define WORD_BITS (8 * sizeof(unsigned long))
+
+void
+fdset_zero(struct fdset *s, int maxfd)
+{
+	int words = maxfd / (int)WORD_BITS + 1;
+
+	if (words > s->words) {
+		s->bits = xrealloc(s->bits, (size_t)words * sizeof(unsigned long));
+		s->words = words;
+	}
+	memset(s->bits, 0, (size_t)s->words * sizeof(unsigned long));
+}
+
+void
+fdset_add(struct fdset *s, int fd)
+{
+	s->bits[fd / WORD_BITS] |= 1UL << (fd % WORD_BITS);
+}
+
+int
+fdset_has(const struct fdset *s, int fd)
+{
+	if (fd < 0 || fd / (int)WORD_BITS >= s->words)
+		return 0;
+	return (s->bits[fd / WORD_BITS] >> (fd % WORD_BITS)) & 1UL;
+}
+
+void
+fdset_free(struct fdset *s)
+{
+	free(s->bits);
+	s->bits = NULL;
+	s->words = 0;
+}
+
+/* Linux and the BSDs accept fd_set arrays longer than FD_SETSIZE; the
+ * bitmap layout (bit fd%NFDBITS of long fd/NFDBITS) is the kernel's own. */
+int
+select_sets(int nfds, struct fdset *r, struct fdset *w, long timeout_ms)
+{
+	struct timeval tv, *tvp = NULL;
+
+	if (timeout_ms >= 0) {
+		tv.tv_sec = timeout_ms / 1000;
+		tv.tv_usec = (timeout_ms % 1000) * 1000;
+		tvp = &tv;
+	}
+	return select(nfds, (fd_set *)(void *)r->bits, (fd_set *)(void *)w->bits, NULL, tvp);
+}
+
+/* ---- names ----------------------------------------------------------------- */
+
+/* One path component of [A-Za-z0-9._+-], not starting with '.' or '-'. */
+int
+valid_command_name(const char *name, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > MAX_NAME || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '+' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Guest names come from file names in the channel directory: printable,
+ * no slash, no whitespace, so they are safe in logs and environment. */
+int
+valid_guest_name(const char *name, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > MAX_NAME || name[0] == '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '/')
+			return 0;
+	}
+	return 1;
+}
+
+static int
+fill_sockaddr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa->sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+int
+unix_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd, saved;
+
+	if (fill_sockaddr(&sa, path) < 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	set_cloexec(fd);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (set_nonblock(fd) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Bind with a restrictive umask so the socket is never briefly wider
+ * than asked, then set the mode exactly. */
+int
+unix_listen(const char *path, int mode)
+{
+	struct sockaddr_un sa;
+	mode_t old;
+	int fd, saved, rc;
+
+	if (fill_sockaddr(&sa, path) < 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	set_cloexec(fd);
+	unlink(path);
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (rc < 0 || chmod(path, (mode_t)mode) < 0 || listen(fd, 64) < 0 ||
+	    set_nonblock(fd) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+int
+parse_seconds(const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > 86400L * 365)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+void
+free_argv(char **argv)
+{
+	char **a;
+
+	if (!argv)
+		return;
+	for (a = argv; *a; a++)
+		free(*a);
+	free(argv);
+}

@@ -1,0 +1,116 @@
+/*
+ * opts.c: GNU-style options in plain POSIX C: "-e CMD", "-eCMD", "-vq",
+ * "--execute CMD", "--execute=CMD", and "--" to end them.  getopt_long()
+ * is a GNU extension, so old and small libcs may not have it.
+ */
+#include "negotiator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+usage_error(const char *fmt, const char *what)
+{
+	fprintf(stderr, "%s: ", progname);
+	fprintf(stderr, fmt, what);
+	fprintf(stderr, " (try --help)\n");
+	exit(EXIT_USAGE);
+}
+
+static void
+add_operand(struct opt_state *st, char *a)
+{
+	if (st->noperands == (int)(sizeof st->operands / sizeof st->operands[0]))
+		usage_error("too many arguments%s", "");
+	st->operands[st->noperands++] = a;
+}
+
+static const struct opt_spec *
+find_long(const struct opt_spec *specs, const char *name, size_t len)
+{
+	for (; specs->name || specs->key; specs++)
+		if (specs->name && strlen(specs->name) == len && strncmp(specs->name, name, len) == 0)
+			return specs;
+	return NULL;
+}
+
+static const struct opt_spec *
+find_short(const struct opt_spec *specs, int c)
+{
+	for (; specs->name || specs->key; specs++)
+		if (specs->key == c)
+			return specs;
+	return NULL;
+}
+
+static int
+long_option(int argc, char **argv, const struct opt_spec *specs, struct opt_state *st)
+{
+	const char *name = argv[st->ind++] + 2, *eq = strchr(name, '=');
+	size_t len = eq ? (size_t)(eq - name) : strlen(name);
+	const struct opt_spec *o = find_long(specs, name, len);
+
+	if (!o)
+		usage_error("unknown option --%s", name);
+	st->arg = NULL;
+	if (o->has_arg) {
+		if (eq)
+			st->arg = eq + 1;
+		else if (st->ind < argc)
+			st->arg = argv[st->ind++];
+		else
+			usage_error("option --%s needs an argument", o->name);
+	} else if (eq) {
+		usage_error("option --%s takes no argument", o->name);
+	}
+	return o->key;
+}
+
+int
+opt_next(int argc, char **argv, const struct opt_spec *specs, struct opt_state *st)
+{
+	const struct opt_spec *o;
+	char letter[2];
+
+	if (st->ind == 0)
+		st->ind = 1;
+	while (!st->bundle || !*st->bundle) {
+		const char *a;
+
+		st->bundle = NULL;
+		if (st->ind >= argc)
+			return 0;
+		a = argv[st->ind];
+		if (strcmp(a, "--") == 0) {
+			while (++st->ind < argc)
+				add_operand(st, argv[st->ind]);
+			return 0;
+		}
+		if (a[0] != '-' || a[1] == '\0') {
+			add_operand(st, argv[st->ind++]);
+			continue;
+		}
+		if (a[1] == '-')
+			return long_option(argc, argv, specs, st);
+		st->bundle = a + 1;
+		st->ind++;
+		break;
+	}
+	letter[0] = *st->bundle++;
+	letter[1] = '\0';
+	o = find_short(specs, (unsigned char)letter[0]);
+	if (!o || o->key >= 256)
+		usage_error("unknown option -%s", letter);
+	st->arg = NULL;
+	if (o->has_arg) {
+		if (*st->bundle)
+			st->arg = st->bundle;
+		else if (st->ind < argc)
+			st->arg = argv[st->ind++];
+		else
+			usage_error("option -%s needs an argument", letter);
+		st->bundle = NULL;
+	}
+	return o->key;
+}
