@@ -1,0 +1,77 @@
+# negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`.
+# Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX and DESTDIR.
+# Give `make` and `make install` the same PREFIX: it is built into the
+# binaries as the place of the built-in commands.
+
+PREFIX     = /usr/local
+BINDIR     = $(PREFIX)/bin
+LIBDIR     = $(PREFIX)/lib/negotiator
+BUILTINDIR = $(LIBDIR)/builtin-commands
+MANDIR     = $(PREFIX)/share/man
+SHAREDIR   = $(PREFIX)/share/negotiator
+DESTDIR    =
+
+CC       = cc
+CFLAGS   = -O2 -std=c89 -pedantic -Wall -Wextra
+CPPFLAGS =
+LDFLAGS  =
+LDLIBS   = -lrt
+SHELL    = /bin/sh
+
+DEFS = -DBUILTIN_COMMANDS_DIR=\"$(BUILTINDIR)\"
+ALL_CFLAGS = $(CPPFLAGS) $(DEFS) $(CFLAGS)
+
+COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o
+HOST_OBJS   = host.o $(COMMON_OBJS)
+GUEST_OBJS  = guest.o $(COMMON_OBJS)
+TEST_PROGS  = tests/unit tests/standin tests/poke
+
+all: negotiator-host negotiator-guest
+
+negotiator-host: $(HOST_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(HOST_OBJS) $(LDLIBS)
+
+negotiator-guest: $(GUEST_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(GUEST_OBJS) $(LDLIBS)
+
+.c.o:
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o host.o guest.o: negotiator.h compat/compat.h
+
+tests/unit: tests/unit.c common.o proto.o shlex.o opts.o negotiator.h
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c common.o proto.o shlex.o opts.o $(LDLIBS)
+
+tests/standin: tests/standin.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/standin.c
+
+tests/poke: tests/poke.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/poke.c
+
+check: all $(TEST_PROGS)
+	sh tests/check.sh
+
+demo: all tests/standin
+	sh tests/demo.sh
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(BUILTINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SHAREDIR)
+	cp negotiator-host negotiator-guest $(DESTDIR)$(BINDIR)/
+	chmod 755 $(DESTDIR)$(BINDIR)/negotiator-host $(DESTDIR)$(BINDIR)/negotiator-guest
+	for f in scripts/commands/*; do cp $$f $(DESTDIR)$(BUILTINDIR)/; \
+		chmod 755 $(DESTDIR)$(BUILTINDIR)/`basename $$f`; done
+	cp man/negotiator-host.8 man/negotiator-guest.8 $(DESTDIR)$(MANDIR)/man8/
+	for d in init.d upstart systemd supervisord; do mkdir -p $(DESTDIR)$(SHAREDIR)/$$d; \
+		for f in scripts/$$d/*; do sed 's|@BINDIR@|$(BINDIR)|g' $$f \
+			> $(DESTDIR)$(SHAREDIR)/$$d/`basename $$f`; done; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/negotiator-host $(DESTDIR)$(BINDIR)/negotiator-guest
+	rm -rf $(DESTDIR)$(BUILTINDIR) $(DESTDIR)$(SHAREDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man8/negotiator-host.8 $(DESTDIR)$(MANDIR)/man8/negotiator-guest.8
+
+clean:
+	rm -f *.o negotiator-host negotiator-guest $(TEST_PROGS)
+
+.PHONY: all check demo install uninstall clean

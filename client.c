@@ -1,0 +1,390 @@
+/*
+ * client.c: one call, from the command line, over a connected stream: the
+ * local daemon's control socket, or a channel opened directly when no
+ * daemon runs.  The same protocol either way.
+ *
+ * stdout/stderr of the remote command are written as they arrive and
+ * acknowledged once written; local stdin (unless a terminal) is forwarded
+ * within the call's window.  The call ends with the remote exit status.
+ */
+#include "negotiator.h"
+
+#include <sys/stat.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CALL_ID 1UL
+#define CANCEL_GRACE 1000   /* ms to get the cancel out after a timeout */
+
+struct sink {
+	int fd;
+	struct buf q;
+	size_t max_write;   /* per select(): a pipe never blocks under PIPE_BUF */
+};
+
+struct client {
+	struct link link;
+	const struct client_req *req;
+	int sent, done, code;
+	int stdin_open;
+	unsigned long in_unacked;     /* stdin bytes sent, not acked */
+	unsigned long delivered;      /* written locally, ack pending */
+	struct sink out, err;
+	char reason[600];
+};
+
+static void
+sink_init(struct sink *s, int fd)
+{
+	struct stat st;
+
+	s->fd = fd;
+	buf_init(&s->q, CALL_WINDOW + MAX_PAYLOAD);
+	s->max_write = PIPE_BUF;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		s->max_write = CALL_WINDOW;
+}
+
+static void
+finish(struct client *c, int code, const char *reason)
+{
+	if (c->done)
+		return;
+	c->done = 1;
+	c->code = code;
+	if (reason)
+		strncpy(c->reason, reason, sizeof c->reason - 1);
+}
+
+static void
+send_request(struct client *c)
+{
+	const struct client_req *r = c->req;
+	struct buf b;
+	char head[32];
+	int hl, i;
+
+	buf_init(&b, MAX_PAYLOAD);
+	if (r->op == OP_GUESTS) {
+		link_sendf(&c->link, "guests %lu", CALL_ID);
+		c->sent = 1;
+		return;
+	}
+	hl = sprintf(head, "%s %lu ", r->op == OP_EXEC ? "exec" : "list", CALL_ID);
+	netstring_put(&b, r->target, strlen(r->target));
+	for (i = 0; r->op == OP_EXEC && r->argv[i]; i++) {
+		if (netstring_put(&b, r->argv[i], strlen(r->argv[i])) < 0 ||
+		    buf_len(&b) + (size_t)hl > MAX_PAYLOAD) {
+			finish(c, EXIT_USAGE, "command line too long for one request");
+			buf_free(&b);
+			return;
+		}
+	}
+	link_send(&c->link, head, (size_t)hl, buf_ptr(&b), buf_len(&b));
+	buf_free(&b);
+	c->sent = 1;
+	if (r->op == OP_EXEC && c->stdin_open && isatty(0)) {
+		c->stdin_open = 0;
+		link_sendf(&c->link, "eof %lu", CALL_ID);
+	}
+}
+
+static void
+on_message(struct client *c, const struct msg *m)
+{
+	char text[600];
+
+	if (m->id != CALL_ID)
+		return;
+	switch (m->type) {
+	case M_OUT:
+	case M_ERR:
+		if (buf_append(m->type == M_OUT ? &c->out.q : &c->err.q, m->data, m->datalen) < 0)
+			finish(c, EXIT_AGENT, "peer overran the output window");
+		break;
+	case M_ACK:
+		c->in_unacked -= m->num > c->in_unacked ? c->in_unacked : m->num;
+		break;
+	case M_EXIT:
+		finish(c, m->signaled ? 128 + (int)m->num : (int)m->num, NULL);
+		break;
+	case M_FAIL:
+		finish(c, (int)m->num, escape_text(text, sizeof text, m->data, m->datalen));
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+process(struct client *c)
+{
+	struct msg m;
+	enum link_event ev;
+
+	while (!c->done && (ev = link_next(&c->link, &m)) != EV_NONE) {
+		if (ev == EV_RESET && c->sent)
+			finish(c, EXIT_AGENT, "the session was reset by the other side");
+		else if (ev == EV_UP && !c->sent)
+			send_request(c);
+		else if (ev == EV_MSG)
+			on_message(c, &m);
+	}
+}
+
+static void
+forward_stdin(struct client *c)
+{
+	static unsigned char data[DATA_CHUNK];
+	unsigned long room = CALL_WINDOW - c->in_unacked;
+	ssize_t n;
+	char head[32];
+	int hl;
+
+	do
+		n = read(0, data, room < DATA_CHUNK ? room : DATA_CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		c->stdin_open = 0;
+		link_sendf(&c->link, "eof %lu", CALL_ID);
+		return;
+	}
+	hl = sprintf(head, "in %lu ", CALL_ID);
+	link_send(&c->link, head, (size_t)hl, data, (size_t)n);
+	c->in_unacked += (unsigned long)n;
+}
+
+static int
+drain_sink(struct client *c, struct sink *s)
+{
+	ssize_t n = buf_write_fd(&s->q, s->fd, s->max_write);
+
+	if (n > 0)
+		c->delivered += (unsigned long)n;
+	else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		/* nobody reads our output (closed pipe): discard, like cat would die */
+		c->delivered += buf_len(&s->q);
+		buf_clear(&s->q);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+send_acks(struct client *c)
+{
+	if (c->delivered && c->sent &&
+	    ((buf_len(&c->out.q) == 0 && buf_len(&c->err.q) == 0) ||
+	     c->delivered >= CALL_WINDOW / 4)) {
+		link_sendf(&c->link, "ack %lu %lu", CALL_ID, c->delivered);
+		c->delivered = 0;
+	}
+}
+
+static long
+ms_until(mtime_t now, mtime_t t)
+{
+	return TIME_BEFORE(now, t) ? (long)(t - now) : 0;
+}
+
+static void
+on_timeout(struct client *c)
+{
+	char why[128];
+
+	if (c->sent) {
+		link_sendf(&c->link, "cancel %lu", CALL_ID);
+		sprintf(why, "timeout: the remote command did not finish within %ld second%s",
+		        c->req->timeout, c->req->timeout == 1 ? "" : "s");
+		finish(c, EXIT_TIMEOUT, why);
+	} else {
+		sprintf(why, "timeout: no agent answered within %ld second%s", c->req->timeout,
+		        c->req->timeout == 1 ? "" : "s");
+		finish(c, EXIT_AGENT, why);
+	}
+}
+
+/* Wait until fd is writable (or readable, with rd), at most ms (-1: ever). */
+static void
+wait_fd(int fd, int rd, long ms)
+{
+	struct fdset r, w;
+
+	memset(&r, 0, sizeof r);
+	memset(&w, 0, sizeof w);
+	fdset_zero(&r, fd);
+	fdset_zero(&w, fd);
+	fdset_add(rd ? &r : &w, fd);
+	select_sets(fd + 1, &r, &w, ms);
+	fdset_free(&r);
+	fdset_free(&w);
+}
+
+/* Get what is queued (a cancel, acks) out before closing, briefly. */
+static void
+flush_before_exit(struct client *c)
+{
+	mtime_t end = now_ms() + CANCEL_GRACE;
+
+	while (buf_len(&c->link.out) && c->link.fd >= 0) {
+		mtime_t now = now_ms();
+
+		if (!TIME_BEFORE(now, end) || link_flush(&c->link) < 0)
+			break;
+		if (buf_len(&c->link.out))
+			wait_fd(c->link.fd, 0, ms_until(now, end));
+	}
+}
+
+/* What remains after the end of the call is written in order, waiting. */
+static void
+flush_sinks(struct client *c)
+{
+	struct sink *s[2];
+	int i;
+
+	s[0] = &c->out;
+	s[1] = &c->err;
+	for (i = 0; i < 2; i++)
+		while (buf_len(&s[i]->q) && drain_sink(c, s[i]) == 0)
+			if (buf_len(&s[i]->q))
+				wait_fd(s[i]->fd, 0, -1);
+}
+
+int
+client_run(int fd, const struct client_req *req)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, 0 };
+	struct client c;
+	struct fdset r, w;
+	mtime_t deadline = 0;
+	int maxfd, eofs = 0;
+
+	memset(&c, 0, sizeof c);
+	memset(&r, 0, sizeof r);
+	memset(&w, 0, sizeof w);
+	c.req = req;
+	c.stdin_open = req->op == OP_EXEC;
+	sink_init(&c.out, 1);
+	sink_init(&c.err, 2);
+	sig_setup(sigs);
+	link_init(&c.link, LINK_CLIENT, fd, req->direct ? "channel" : "daemon");
+	if (req->timeout > 0)
+		deadline = now_ms() + (mtime_t)req->timeout * 1000UL;
+
+	while (!c.done) {
+		mtime_t now = now_ms();
+		mtime_t next = link_deadline(&c.link, now, 1);
+		long wait;
+		int rc;
+
+		if (req->timeout > 0 && !TIME_BEFORE(now, deadline)) {
+			on_timeout(&c);
+			break;
+		}
+		link_timers(&c.link, now, c.sent);
+		process(&c);
+		if (c.done)
+			break;
+		if (req->timeout > 0 && TIME_BEFORE(deadline, next))
+			next = deadline;
+		wait = ms_until(now, next);
+		if (c.link.paused && wait > 100)
+			wait = 100;
+		link_flush(&c.link);
+		maxfd = fd > 2 ? fd : 2;
+		if (sig_fd() > maxfd)
+			maxfd = sig_fd();
+		fdset_zero(&r, maxfd);
+		fdset_zero(&w, maxfd);
+		fdset_add(&r, sig_fd());
+		if (!c.link.paused)
+			fdset_add(&r, fd);
+		if (buf_len(&c.link.out))
+			fdset_add(&w, fd);
+		if (c.sent && c.stdin_open && c.in_unacked < CALL_WINDOW &&
+		    link_out_room(&c.link))
+			fdset_add(&r, 0);
+		if (buf_len(&c.out.q))
+			fdset_add(&w, 1);
+		if (buf_len(&c.err.q))
+			fdset_add(&w, 2);
+		if (select_sets(maxfd + 1, &r, &w, wait) < 0) {
+			if (errno == EINTR)
+				continue;
+			finish(&c, EXIT_AGENT, strerror(errno));
+			break;
+		}
+		if (fdset_has(&r, sig_fd()) && sig_next()) {
+			if (c.sent)
+				link_sendf(&c.link, "cancel %lu", CALL_ID);
+			finish(&c, EXIT_AGENT, "interrupted");
+			break;
+		}
+		if (c.link.paused) {
+			/* guest port with no host: look again now and then */
+			c.link.paused = 0;
+		} else if (fdset_has(&r, fd)) {
+			rc = link_read(&c.link);
+			if (rc == 0 && req->direct && !c.link.up && req->eof_means_wait) {
+				/* virtio: EOF means "host not connected"; wait for it */
+				if (!eofs++)
+					debug("host side not connected yet; waiting");
+				c.link.paused = 1;
+			} else if (rc == 0 || rc < 0) {
+				finish(&c, EXIT_AGENT, rc == 0 ? "connection closed by the other side"
+				                               : strerror(errno));
+				break;
+			}
+		}
+		if (fdset_has(&w, fd) && link_flush(&c.link) < 0) {
+			finish(&c, EXIT_AGENT, strerror(errno));
+			break;
+		}
+		process(&c);
+		if (fdset_has(&r, 0) && c.stdin_open && !c.done)
+			forward_stdin(&c);
+		if (fdset_has(&w, 1))
+			drain_sink(&c, &c.out);
+		if (fdset_has(&w, 2))
+			drain_sink(&c, &c.err);
+		send_acks(&c);
+	}
+	flush_sinks(&c);
+	flush_before_exit(&c);
+	fdset_free(&r);
+	fdset_free(&w);
+	if (c.reason[0])
+		error("%s", c.reason);
+	link_detach(&c.link);
+	return c.code;
+}
+
+int
+control_connect(const char *path)
+{
+	int fd = unix_connect(path);
+
+	if (fd < 0)
+		debug("no daemon at %s (%s): using the channel directly", path, strerror(errno));
+	return fd;
+}
+
+const char *
+default_control_path(const char *which)
+{
+	static char path[128];
+
+	if (geteuid() == 0)
+		sprintf(path, "/var/run/negotiator-%s.sock", which);
+	else
+		sprintf(path, "/tmp/negotiator-%s-%lu.sock", which, (unsigned long)geteuid());
+	return path;
+}

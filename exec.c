@@ -1,0 +1,238 @@
+/*
+ * exec.c: finding, listing and starting commands.
+ *
+ * Commands are executable regular files in the commands directories, the
+ * first directory that has a name wins (user commands shadow built-ins).
+ * argv goes to execve() as is: there is never a shell in between.
+ */
+#include "negotiator.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *commands_dirs[16];
+int ncommands_dirs;
+
+void
+commands_dir_add(const char *dir)
+{
+	if (ncommands_dirs == (int)(sizeof commands_dirs / sizeof commands_dirs[0]))
+		fatal("too many --commands-dir options (at most %d)", ncommands_dirs);
+	commands_dirs[ncommands_dirs++] = dir;
+}
+
+void
+commands_dir_defaults(void)
+{
+	if (ncommands_dirs == 0) {
+		commands_dir_add(USER_COMMANDS_DIR);
+		commands_dir_add(BUILTIN_COMMANDS_DIR);
+	}
+}
+
+static int
+is_executable_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (st.st_mode & 0111) && access(path, X_OK) == 0;
+}
+
+int
+command_find(const char *name, char *path, size_t pathlen)
+{
+	int i, seen = 0;
+	struct stat st;
+
+	if (!valid_command_name(name, strlen(name)))
+		return EXIT_NOTFOUND;
+	for (i = 0; i < ncommands_dirs; i++) {
+		if (strlen(commands_dirs[i]) + strlen(name) + 2 > pathlen)
+			continue;
+		sprintf(path, "%s/%s", commands_dirs[i], name);
+		if (is_executable_file(path))
+			return 0;
+		if (stat(path, &st) == 0)
+			seen = 1;
+	}
+	return seen ? EXIT_NOEXEC : EXIT_NOTFOUND;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+already_listed(char **names, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+void
+commands_list(struct buf *out)
+{
+	char **names = NULL, path[4096];
+	int n = 0, cap = 0, i;
+
+	for (i = 0; i < ncommands_dirs; i++) {
+		DIR *d = opendir(commands_dirs[i]);
+		struct dirent *e;
+
+		if (!d)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			size_t len = strlen(e->d_name);
+
+			if (!valid_command_name(e->d_name, len) ||
+			    strlen(commands_dirs[i]) + len + 2 > sizeof path)
+				continue;
+			sprintf(path, "%s/%s", commands_dirs[i], e->d_name);
+			if (!is_executable_file(path) || already_listed(names, n, e->d_name))
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				names = xrealloc(names, (size_t)cap * sizeof *names);
+			}
+			names[n++] = xstrdup(e->d_name);
+		}
+		closedir(d);
+	}
+	if (n)
+		qsort(names, (size_t)n, sizeof *names, cmp_names);
+	for (i = 0; i < n; i++) {
+		buf_append(out, names[i], strlen(names[i]));
+		buf_append(out, "\n", 1);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* In the child: never returns.  Reports exec failure's errno on errfd. */
+static void
+child_exec(const char *path, char **argv, const char *guest, int fds[3], int errfd)
+{
+	int e, i;
+
+	setpgid(0, 0);
+	sig_default_all();
+	for (i = 0; i < 3; i++)
+		if (dup2(fds[i], i) < 0)
+			goto fail;
+	for (i = 0; i < 3; i++)
+		if (fds[i] > 2)
+			close(fds[i]);
+	if (guest)
+		setenv("NEGOTIATOR_GUEST", guest, 1);
+	else
+		unsetenv("NEGOTIATOR_GUEST");
+	execve(path, argv, environ);
+fail:
+	e = errno;
+	if (write(errfd, &e, sizeof e) < 0) {
+		/* nothing left to tell anyone */
+	}
+	_exit(EXIT_NOEXEC);
+}
+
+static void
+close_pair(int p[2])
+{
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+}
+
+static int
+open_pipe(int p[2])
+{
+	if (pipe(p) < 0) {
+		p[0] = p[1] = -1;
+		return -1;
+	}
+	set_cloexec(p[0]);
+	set_cloexec(p[1]);
+	return 0;
+}
+
+/* The child's ends stay blocking (commands expect that); ours do not. */
+int
+child_spawn(struct child *c, const char *path, char **argv, const char *guest,
+            char *why, size_t whylen)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int report[2] = { -1, -1 }, fds[3], e = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (open_pipe(in) < 0 || open_pipe(out) < 0 || open_pipe(err) < 0 ||
+	    open_pipe(report) < 0) {
+		snprintf(why, whylen, "unable to create pipes: %s", strerror(errno));
+		goto fail;
+	}
+	fds[0] = in[0];
+	fds[1] = out[1];
+	fds[2] = err[1];
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, whylen, "unable to fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0)
+		child_exec(path, argv, guest, fds, report[1]);
+	setpgid(pid, pid);   /* also here: no race with a quick kill */
+	close(report[1]);
+	report[1] = -1;
+	/* closes on exec: EOF means the command is running; short and bounded */
+	do
+		n = read(report[0], &e, sizeof e);
+	while (n < 0 && errno == EINTR);
+	close(report[0]);
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	c->pid = pid;
+	c->reaped = 0;
+	c->status = 0;
+	c->in = in[1];
+	c->out = out[0];
+	c->err = err[0];
+	set_nonblock(c->in);
+	set_nonblock(c->out);
+	set_nonblock(c->err);
+	if (n == (ssize_t)sizeof e) {
+		snprintf(why, whylen, "unable to execute %s: %s", argv[0], strerror(e));
+		return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
+	}
+	return 0;
+fail:
+	close_pair(in);
+	close_pair(out);
+	close_pair(err);
+	close_pair(report);
+	return EXIT_AGENT;
+}
+
+void
+child_kill(struct child *c, int sig)
+{
+	if (c->pid > 0)
+		kill(-c->pid, sig);
+}

@@ -1,0 +1,424 @@
+/*
+ * guest.c: negotiator-guest.  As a daemon it owns both virtio ports: it
+ * serves the host's requests arriving on host-to-guest and forwards local
+ * clients' requests over guest-to-host.  As a client it asks the daemon, or
+ * opens the guest-to-host port itself when no daemon runs.
+ *
+ * A virtio port reads EOF while no host is connected and select() then
+ * reports it readable forever: we keep it open, stop selecting on it and
+ * wait for SIGIO (with a slow timer for kernels that do not send it).
+ */
+#include "negotiator.h"
+
+#include <sys/stat.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+#ifndef O_ASYNC
+#define O_ASYNC FASYNC
+#endif
+
+#define PROBE_INTERVAL  5000   /* look at a port with no host this often */
+#define REOPEN_INTERVAL 1000   /* retry opening or connecting a port */
+
+struct port {
+	const char *name;            /* virtio port name */
+	const char *given;           /* path from the command line, or NULL */
+	char path[PATH_MAX];         /* what we opened */
+	int is_unix;                 /* "unix:PATH": a socket, for tests */
+	int complained;              /* logged that it is missing or busy */
+	struct link link;
+};
+
+static struct port ports[2];   /* host-to-guest, guest-to-host */
+static int sigio_seen;
+
+/* ---- finding and opening ports --------------------------------------------------- */
+
+static int
+read_line(const char *path, char *out, size_t outlen)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return -1;
+	if (!fgets(out, (int)outlen, f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	n = strlen(out);
+	while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	return 0;
+}
+
+/* The port's name is in /sys/class/virtio-ports/vportNpM/name; there may
+ * be no /dev/virtio-ports/ symlinks when no udev runs. */
+static int
+find_port(const char *name, char *path, size_t pathlen)
+{
+	const char *sys = "/sys/class/virtio-ports";
+	DIR *d = opendir(sys);
+	struct dirent *e;
+	char file[PATH_MAX], line[256];
+	struct stat st;
+
+	if (d) {
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.' || strlen(e->d_name) > 64)
+				continue;
+			sprintf(file, "%s/%s/name", sys, e->d_name);
+			if (read_line(file, line, sizeof line) == 0 && strcmp(line, name) == 0 &&
+			    strlen(e->d_name) + 6 <= pathlen) {
+				sprintf(path, "/dev/%s", e->d_name);
+				closedir(d);
+				return 0;
+			}
+		}
+		closedir(d);
+	}
+	if (strlen(name) + 20 <= pathlen) {
+		sprintf(path, "/dev/virtio-ports/%s", name);
+		if (stat(path, &st) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static int
+resolve(struct port *p)
+{
+	const char *g = p->given;
+
+	if (g && strncmp(g, "unix:", 5) == 0) {
+		p->is_unix = 1;
+		g += 5;
+	}
+	if (g) {
+		if (strlen(g) >= sizeof p->path)
+			return -1;
+		strcpy(p->path, g);
+		return 0;
+	}
+	return find_port(p->name, p->path, sizeof p->path);
+}
+
+/* -1 with errno, or an open nonblocking descriptor */
+static int
+open_port(struct port *p)
+{
+	int fd;
+
+	if (resolve(p) < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (p->is_unix)
+		return unix_connect(p->path);
+	fd = open(p->path, O_RDWR | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	set_cloexec(fd);
+	/* SIGIO tells us when the host connects */
+	if (fcntl(fd, F_SETOWN, getpid()) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC) < 0)
+		debug("%s: no SIGIO (%s): polling every %d s", p->path, strerror(errno),
+		      PROBE_INTERVAL / 1000);
+	return fd;
+}
+
+static void
+try_open(struct port *p, mtime_t now)
+{
+	int fd = open_port(p);
+
+	if (fd < 0) {
+		if (!p->complained++)
+			warn("%s: unable to open %s: %s%s", p->link.name,
+			     p->path[0] ? p->path : p->name, strerror(errno),
+			     errno == EBUSY ? " (another process has it open); will retry" :
+			     "; will retry");
+		p->link.retry_at = now + REOPEN_INTERVAL;
+		return;
+	}
+	if (p->complained)
+		logit("%s: opened %s", p->link.name, p->path);
+	p->complained = 0;
+	debug("%s: opened %s", p->link.name, p->path);
+	link_attach(&p->link, fd);
+}
+
+/* A paused port: has the host come back?  read() answers without
+ * blocking: 0 = still no host, EAGAIN = host there, data = host there. */
+static void
+probe_port(struct port *p, mtime_t now)
+{
+	unsigned char tmp[4096];
+	ssize_t n = read(p->link.fd, tmp, sizeof tmp);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+		p->link.retry_at = now + PROBE_INTERVAL;
+		return;
+	}
+	debug("%s: host connected", p->link.name);
+	link_attach(&p->link, p->link.fd);
+	if (n > 0)
+		buf_append(&p->link.in, tmp, (size_t)n);
+}
+
+/* ---- daemon hooks ------------------------------------------------------------------ */
+
+static mtime_t
+guest_tick(mtime_t now)
+{
+	mtime_t next = now + 3600000UL;
+	int i, woke = sigio_seen;
+
+	sigio_seen = 0;
+	for (i = 0; i < 2; i++) {
+		struct port *p = &ports[i];
+
+		if (p->link.fd < 0 && !TIME_BEFORE(now, p->link.retry_at))
+			try_open(p, now);
+		else if (p->link.paused && (woke || !TIME_BEFORE(now, p->link.retry_at)))
+			probe_port(p, now);
+		if ((p->link.fd < 0 || p->link.paused) && TIME_BEFORE(p->link.retry_at, next))
+			next = p->link.retry_at;
+	}
+	return next;
+}
+
+static void
+guest_lost(struct link *l)
+{
+	struct port *p = l == &ports[0].link ? &ports[0] : &ports[1];
+
+	if (p->is_unix) {
+		link_detach(l);
+		l->retry_at = now_ms() + REOPEN_INTERVAL;
+		return;
+	}
+	/* EOF on a virtio port means "no host": keep it, wait for SIGIO */
+	l->paused = 1;
+	l->retry_at = now_ms() + PROBE_INTERVAL;
+}
+
+static struct link *
+guest_route(const char *target, char *why, size_t whylen)
+{
+	struct link *l = &ports[1].link;
+
+	if (target[0]) {
+		snprintf(why, whylen, "a guest has one host: no target expected");
+		return NULL;
+	}
+	if (l->fd < 0) {
+		snprintf(why, whylen, "the guest-to-host port is not open");
+		return NULL;
+	}
+	return l;
+}
+
+static void
+guest_signal(int sig)
+{
+	if (sig == SIGIO)
+		sigio_seen = 1;
+}
+
+static const struct daemon_hooks guest_hooks = {
+	guest_tick, guest_lost, guest_route, NULL, guest_signal, NULL
+};
+
+/* ---- command line ------------------------------------------------------------------ */
+
+enum { O_VERSION = 256, O_H2G, O_G2H, O_COMMANDS, O_CONTROL, O_MODE };
+
+static const struct opt_spec options[] = {
+	{ "list-commands", 'l', 0 }, { "execute", 'e', 1 }, { "timeout", 't', 1 },
+	{ "daemon", 'd', 0 }, { "character-device", 'c', 1 }, { "verbose", 'v', 0 },
+	{ "quiet", 'q', 0 }, { "help", 'h', 0 }, { "version", O_VERSION, 0 },
+	{ "host-to-guest", O_H2G, 1 }, { "guest-to-host", O_G2H, 1 },
+	{ "commands-dir", O_COMMANDS, 1 }, { "control-socket", O_CONTROL, 1 },
+	{ "control-mode", O_MODE, 1 }, { NULL, 0, 0 }
+};
+
+static void
+usage(void)
+{
+	printf("Usage: negotiator-guest [OPTIONS]\n"
+	       "\n"
+	       "Run commands on the KVM/QEMU host (through negotiator-host) and serve the\n"
+	       "host's requests to run commands in this guest.\n"
+	       "\n"
+	       "  -l, --list-commands        list the commands the host offers to its guests\n"
+	       "  -e, --execute=COMMAND      run COMMAND on the host: its stdout/stderr are\n"
+	       "                             streamed here, stdin is forwarded when it is not a\n");
+	printf("                             terminal, and the exit status is the command's\n"
+	       "  -t, --timeout=SECONDS      give up after SECONDS (default 10, 0 = never)\n"
+	       "  -d, --daemon               run the guest daemon (in the foreground)\n"
+	       "  -c, --character-device=PATH  the guest-to-host port (same as --guest-to-host)\n"
+	       "      --guest-to-host=PATH   port for requests to the host (default: found in\n");
+	printf("                             /sys/class/virtio-ports by the name %s)\n"
+	       "      --host-to-guest=PATH   port for the host's requests (by name %s)\n"
+	       "                             (a PATH of unix:SOCKET connects to a UNIX socket)\n"
+	       "      --commands-dir=DIR     where to look for commands (repeatable, first wins;\n"
+	       "                             default %s,\n"
+	       "                             then %s)\n", PORT_G2H, PORT_H2G, USER_COMMANDS_DIR,
+	       BUILTIN_COMMANDS_DIR);
+	printf("      --control-socket=PATH  the daemon's socket for local clients\n"
+	       "                             (default %s)\n"
+	       "      --control-mode=MODE    permissions of that socket (default 0600: owner only)\n"
+	       "  -v, --verbose              more messages (twice: trace every frame)\n"
+	       "  -q, --quiet                errors only\n"
+	       "  -h, --help                 show this help\n"
+	       "      --version              show the version\n", default_control_path("guest"));
+	printf("\n"
+	       "Exit status: the remote command's status; 128+N if it died of signal N;\n"
+	       "124 timeout; 125 agent or channel failure; 126 command not executable;\n"
+	       "127 command not found; 2 usage error.\n");
+}
+
+static int
+parse_mode(const char *s)
+{
+	char *end;
+	long m = strtol(s, &end, 8);
+
+	if (!*s || *end || m < 0 || m > 0777) {
+		fprintf(stderr, "%s: invalid --control-mode %s (octal, like 0660)\n", progname, s);
+		exit(EXIT_USAGE);
+	}
+	return (int)m;
+}
+
+static int
+run_daemon(const char *control, int mode)
+{
+	int i;
+
+	log_open("negotiator-guest", 1);
+	commands_dir_defaults();
+	for (i = 0; i < 2; i++) {
+		link_init(&ports[i].link, LINK_CHANNEL, -1,
+		          i == 0 ? "host-to-guest" : "guest-to-host");
+		ports[i].link.retry_at = now_ms();
+		daemon_add_link(&ports[i].link);
+	}
+	ports[0].link.serves = 1;
+	ports[1].link.calls = 1;
+	daemon_listen(control, mode);
+	return daemon_run(&guest_hooks);
+}
+
+/* No daemon: open the guest-to-host port ourselves; it is busy while
+ * another process has it, so retry until the timeout. */
+static int
+open_direct(struct port *p, long timeout)
+{
+	mtime_t end = now_ms() + (mtime_t)timeout * 1000UL;
+	int fd;
+
+	for (;;) {
+		fd = open_port(p);
+		if (fd >= 0)
+			return fd;
+		if (errno != EBUSY || (timeout > 0 && !TIME_BEFORE(now_ms(), end)))
+			break;
+		usleep(100000);
+	}
+	if (!p->path[0])
+		error("unable to find the virtio port %s (is the channel configured and "
+		      "virtio_console loaded?)", p->name);
+	else
+		error("unable to open %s: %s", p->path, strerror(errno));
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opt_state st;
+	struct client_req req;
+	const char *control = NULL, *command = NULL, *err;
+	int key, daemon = 0, list = 0, mode = 0600, fd, rc;
+
+	log_open("negotiator-guest", 0);
+	memset(&st, 0, sizeof st);
+	memset(&req, 0, sizeof req);
+	req.timeout = 10;
+	ports[0].name = PORT_H2G;
+	ports[1].name = PORT_G2H;
+	if (getenv("NEGOTIATOR_TRACE"))
+		log_level = LOG_LVL_TRACE;
+	while ((key = opt_next(argc, argv, options, &st)) != 0) {
+		switch (key) {
+		case 'l': list = 1; break;
+		case 'e': command = st.arg; break;
+		case 'd': daemon = 1; break;
+		case 'c': case O_G2H: ports[1].given = st.arg; break;
+		case O_H2G: ports[0].given = st.arg; break;
+		case 'v': if (log_level < LOG_LVL_TRACE) log_level++; break;
+		case 'q': log_level = LOG_LVL_ERROR; break;
+		case 'h': usage(); return 0;
+		case O_VERSION: printf("negotiator-guest %s (protocol %d)\n", NEGOTIATOR_VERSION,
+		                       PROTOCOL_VERSION); return 0;
+		case O_COMMANDS: commands_dir_add(st.arg); break;
+		case O_CONTROL: control = st.arg; break;
+		case O_MODE: mode = parse_mode(st.arg); break;
+		case 't':
+			if (parse_seconds(st.arg, &req.timeout) < 0) {
+				fprintf(stderr, "%s: invalid timeout: %s (try --help)\n", progname, st.arg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
+	}
+	if (!control)
+		control = default_control_path("guest");
+	if (st.noperands) {
+		fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
+		        st.operands[0]);
+		return EXIT_USAGE;
+	}
+	if (daemon + list + (command != NULL) != 1) {
+		fprintf(stderr, "%s: give exactly one of -d, -l, -e (try --help)\n", progname);
+		return EXIT_USAGE;
+	}
+	if (daemon)
+		return run_daemon(control, mode);
+	req.op = command ? OP_EXEC : OP_LIST;
+	req.target = "";
+	if (command && !(req.argv = shlex_split(command, &err))) {
+		fprintf(stderr, "%s: invalid command: %s\n", progname, err);
+		return EXIT_USAGE;
+	}
+	if (command && !valid_command_name(req.argv[0], strlen(req.argv[0]))) {
+		fprintf(stderr, "%s: invalid command name: %s (allowed: A-Z a-z 0-9 . _ + -)\n",
+		        progname, req.argv[0]);
+		return EXIT_NOTFOUND;
+	}
+	fd = control_connect(control);
+	if (fd < 0) {
+		fd = open_direct(&ports[1], req.timeout);
+		if (fd < 0)
+			return EXIT_AGENT;
+		req.direct = 1;
+		req.eof_means_wait = !ports[1].is_unix;
+	}
+	rc = client_run(fd, &req);
+	free_argv(req.argv);
+	return rc;
+}

@@ -1,0 +1,573 @@
+/*
+ * host.c: negotiator-host.  As a daemon it finds every guest's channel
+ * sockets in libvirt's channel directory, keeps a connection to both, serves
+ * the guests' requests and relays local clients' requests to the guests.
+ * As a client it asks the daemon, or talks to the guest's socket directly
+ * when no daemon runs.
+ */
+#include "negotiator.h"
+
+#include <sys/stat.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+struct guest {
+	struct guest *next;
+	char name[MAX_NAME + 1];
+	char path[2][PATH_MAX];      /* host-to-guest, guest-to-host sockets */
+	struct link link[2];
+	mtime_t delay[2];
+	int seen;
+};
+
+static const char *channels_dir = CHANNELS_DIR;
+static struct guest *guests;
+static mtime_t next_scan;
+static long scan_interval = SCAN_INTERVAL;
+static int scan_now;
+
+/* ---- finding guests ------------------------------------------------------------ */
+
+typedef void (*found_fn)(const char *name, const char *h2g, const char *g2h);
+
+static int
+is_socket(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* libvirt >= 2 names the directory domain-ID-NAME, earlier ones domain-NAME */
+static const char *
+domain_dir_guest(const char *entry)
+{
+	const char *p = entry + strlen("domain-"), *q = p;
+
+	while (*q >= '0' && *q <= '9')
+		q++;
+	if (q > p && *q == '-' && q[1])
+		return q + 1;
+	return p;
+}
+
+static void
+consider(found_fn found, const char *name, const char *h2g, const char *g2h)
+{
+	if (!valid_guest_name(name, strlen(name))) {
+		debug("ignoring channel for unusable guest name %s", name);
+		return;
+	}
+	if (is_socket(h2g) && is_socket(g2h))
+		found(name, h2g, g2h);
+}
+
+/* All three naming schemes:
+ *   DIR/GUEST.negotiator-host-to-guest.0
+ *   DIR/domain-GUEST/negotiator-host-to-guest.0
+ *   DIR/domain-ID-GUEST/negotiator-host-to-guest.0 */
+static int
+scan_channels(found_fn found)
+{
+	DIR *d = opendir(channels_dir);
+	struct dirent *e;
+	char h2g[PATH_MAX], g2h[PATH_MAX], name[MAX_NAME + 1];
+	size_t dl = strlen(channels_dir);
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		size_t el = strlen(e->d_name);
+
+		if (dl + el + sizeof PORT_H2G + 4 > PATH_MAX)
+			continue;
+		if (ends_with(e->d_name, "." PORT_H2G)) {
+			size_t nl = el - strlen("." PORT_H2G);
+
+			if (nl > MAX_NAME)
+				continue;
+			memcpy(name, e->d_name, nl);
+			name[nl] = '\0';
+			sprintf(h2g, "%s/%s", channels_dir, e->d_name);
+			sprintf(g2h, "%s/%s.%s", channels_dir, name, PORT_G2H);
+			consider(found, name, h2g, g2h);
+		} else if (strncmp(e->d_name, "domain-", 7) == 0) {
+			const char *g = domain_dir_guest(e->d_name);
+
+			if (strlen(g) > MAX_NAME)
+				continue;
+			strcpy(name, g);
+			sprintf(h2g, "%s/%s/%s", channels_dir, e->d_name, PORT_H2G);
+			sprintf(g2h, "%s/%s/%s", channels_dir, e->d_name, PORT_G2H);
+			consider(found, name, h2g, g2h);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static struct guest *
+guest_find(const char *name)
+{
+	struct guest *g;
+
+	for (g = guests; g; g = g->next)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	return NULL;
+}
+
+static void
+guest_found(const char *name, const char *h2g, const char *g2h)
+{
+	struct guest *g = guest_find(name);
+	int i;
+
+	if (g && g->seen)
+		return;   /* two entries for one name: the first one wins */
+	if (g && (strcmp(g->path[0], h2g) || strcmp(g->path[1], g2h))) {
+		logit("guest %s: channel moved (restarted?)", name);
+		for (i = 0; i < 2; i++) {
+			daemon_link_lost(&g->link[i], "channel moved");
+			link_detach(&g->link[i]);
+			g->link[i].retry_at = now_ms();
+		}
+	}
+	if (!g) {
+		g = xcalloc(1, sizeof *g);
+		strcpy(g->name, name);
+		for (i = 0; i < 2; i++) {
+			char lname[MAX_NAME + 40];
+
+			sprintf(lname, "guest %s %s", name, i == 0 ? "host-to-guest" : "guest-to-host");
+			link_init(&g->link[i], LINK_CHANNEL, -1, lname);
+			g->link[i].owner = g;
+			g->link[i].retry_at = now_ms();
+			daemon_add_link(&g->link[i]);
+		}
+		g->link[0].calls = 1;   /* we ask over host-to-guest */
+		g->link[1].serves = 1;  /* and answer over guest-to-host */
+		g->next = guests;
+		guests = g;
+		logit("guest %s: found its channels", name);
+	}
+	strcpy(g->path[0], h2g);
+	strcpy(g->path[1], g2h);
+	g->seen = 1;
+}
+
+static void
+guest_drop(struct guest *g)
+{
+	struct guest **pp;
+
+	logit("guest %s: channels gone", g->name);
+	daemon_remove_link(&g->link[0]);
+	daemon_remove_link(&g->link[1]);
+	for (pp = &guests; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	free(g);
+}
+
+static void
+rescan(void)
+{
+	struct guest *g, *next;
+
+	for (g = guests; g; g = g->next)
+		g->seen = 0;
+	if (scan_channels(guest_found) < 0)
+		warn("unable to read the channel directory %s: %s", channels_dir, strerror(errno));
+	for (g = guests; g; g = next) {
+		next = g->next;
+		if (!g->seen)
+			guest_drop(g);
+	}
+}
+
+/* ---- daemon hooks --------------------------------------------------------------- */
+
+static int
+try_connect(struct guest *g, int i, mtime_t now)
+{
+	struct link *l = &g->link[i];
+	int fd = unix_connect(g->path[i]);
+
+	if (fd < 0) {
+		if (g->delay[i] == 0)
+			debug("%s: unable to connect to %s: %s", l->name, g->path[i], strerror(errno));
+		g->delay[i] = g->delay[i] ? g->delay[i] * 2 : 1000;
+		if (g->delay[i] > (mtime_t)scan_interval)
+			g->delay[i] = (mtime_t)scan_interval;
+		l->retry_at = now + g->delay[i];
+		return -1;
+	}
+	g->delay[i] = 0;
+	debug("%s: connected to %s", l->name, g->path[i]);
+	link_attach(l, fd);
+	return 0;
+}
+
+static mtime_t
+host_tick(mtime_t now)
+{
+	struct guest *g;
+	mtime_t next;
+	int i;
+
+	if (scan_now || !TIME_BEFORE(now, next_scan)) {
+		scan_now = 0;
+		rescan();
+		next_scan = now + (mtime_t)scan_interval;
+	}
+	next = next_scan;
+	for (g = guests; g; g = g->next)
+		for (i = 0; i < 2; i++) {
+			struct link *l = &g->link[i];
+
+			if (l->fd >= 0)
+				continue;
+			if (!TIME_BEFORE(now, l->retry_at))
+				try_connect(g, i, now);
+			if (l->fd < 0 && TIME_BEFORE(l->retry_at, next))
+				next = l->retry_at;
+		}
+	return next;
+}
+
+/* QEMU closed the socket: the guest stopped, or QEMU dropped us. */
+static void
+host_lost(struct link *l)
+{
+	link_detach(l);
+	l->retry_at = now_ms() + 1000;
+}
+
+static struct link *
+host_route(const char *target, char *why, size_t whylen)
+{
+	struct guest *g = guest_find(target);
+	int i;
+
+	if (!g) {
+		rescan();   /* a guest that just started: no need to wait for the timer */
+		g = guest_find(target);
+	}
+	if (!g) {
+		snprintf(why, whylen, "no such guest: %s (no channels in %s)", target, channels_dir);
+		return NULL;
+	}
+	for (i = 0; i < 2; i++)
+		if (g->link[i].fd < 0 && try_connect(g, i, now_ms()) < 0 && i == 0) {
+			snprintf(why, whylen, "guest %s: unable to connect to %s: %s", target,
+			         g->path[0], strerror(errno));
+			return NULL;
+		}
+	return &g->link[0];
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **names;
+static int nnames, capnames;
+
+static void
+collect_name(const char *name, const char *h2g, const char *g2h)
+{
+	int i;
+
+	(void)h2g;
+	(void)g2h;
+	for (i = 0; i < nnames; i++)
+		if (strcmp(names[i], name) == 0)
+			return;
+	if (nnames == capnames) {
+		capnames = capnames ? capnames * 2 : 32;
+		names = xrealloc(names, (size_t)capnames * sizeof *names);
+	}
+	names[nnames++] = xstrdup(name);
+}
+
+/* Guest names, sorted, one per line: the same with or without a daemon. */
+static int
+guest_names(struct buf *out)
+{
+	int i, rc;
+
+	nnames = 0;
+	rc = scan_channels(collect_name);
+	qsort(names, (size_t)nnames, sizeof *names, cmp_str);
+	for (i = 0; i < nnames; i++) {
+		buf_append(out, names[i], strlen(names[i]));
+		buf_append(out, "\n", 1);
+		free(names[i]);
+	}
+	return rc;
+}
+
+static void
+host_targets(struct buf *out)
+{
+	guest_names(out);
+}
+
+static void
+host_signal(int sig)
+{
+	if (sig == SIGHUP) {
+		logit("rescanning %s (SIGHUP)", channels_dir);
+		scan_now = 1;
+	}
+}
+
+static const char *
+host_guest_of(struct link *l)
+{
+	return ((struct guest *)l->owner)->name;
+}
+
+static const struct daemon_hooks host_hooks = {
+	host_tick, host_lost, host_route, host_targets, host_signal, host_guest_of
+};
+
+/* ---- command line ------------------------------------------------------------------ */
+
+enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_SCAN };
+
+static const struct opt_spec options[] = {
+	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
+	{ "timeout", 't', 1 }, { "daemon", 'd', 0 }, { "verbose", 'v', 0 },
+	{ "quiet", 'q', 0 }, { "help", 'h', 0 }, { "version", O_VERSION, 0 },
+	{ "channels-dir", O_CHANNELS, 1 }, { "commands-dir", O_COMMANDS, 1 },
+	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 },
+	{ "scan-interval", O_SCAN, 1 }, { NULL, 0, 0 }
+};
+
+static void
+usage(void)
+{
+	printf("Usage: negotiator-host [OPTIONS] GUEST_NAME\n"
+	       "\n"
+	       "Run commands inside KVM/QEMU guests (through negotiator-guest) and serve the\n"
+	       "guests' requests to run commands on this host.\n"
+	       "\n"
+	       "  -g, --list-guests        list the guests that have the negotiator channels\n"
+	       "  -c, --list-commands      list the commands GUEST_NAME offers to its host\n");
+	printf("  -e, --execute=COMMAND    run COMMAND inside GUEST_NAME: its stdout/stderr are\n"
+	       "                           streamed here, stdin is forwarded when it is not a\n"
+	       "                           terminal, and the exit status is the command's\n"
+	       "  -t, --timeout=SECONDS    give up after SECONDS (default 10, 0 = never)\n"
+	       "  -d, --daemon             run the host daemon (in the foreground)\n");
+	printf("  -v, --verbose            more messages (twice: trace every frame)\n"
+	       "  -q, --quiet              errors only\n"
+	       "      --channels-dir=DIR   where libvirt puts channel sockets\n"
+	       "                           (default %s)\n"
+	       "      --commands-dir=DIR   where to look for commands (repeatable, first wins;\n"
+	       "                           default %s,\n"
+	       "                           then %s)\n", CHANNELS_DIR, USER_COMMANDS_DIR,
+	       BUILTIN_COMMANDS_DIR);
+	printf("      --control-socket=PATH  the daemon's socket for local clients\n"
+	       "                           (default %s)\n"
+	       "      --control-mode=MODE  permissions of that socket (default 0600: owner only)\n"
+	       "      --scan-interval=SECONDS  rescan the channel directory this often (default 10)\n"
+	       "  -h, --help               show this help\n"
+	       "      --version            show the version\n"
+	       "\n", default_control_path("host"));
+	printf("Exit status: the remote command's status; 128+N if it died of signal N;\n"
+	       "124 timeout; 125 agent or channel failure; 126 command not executable;\n"
+	       "127 command not found; 2 usage error.\n");
+}
+
+static int
+parse_mode(const char *s)
+{
+	char *end;
+	long m = strtol(s, &end, 8);
+
+	if (!*s || *end || m < 0 || m > 0777) {
+		fprintf(stderr, "%s: invalid --control-mode %s (octal, like 0660)\n", progname, s);
+		exit(EXIT_USAGE);
+	}
+	return (int)m;
+}
+
+static int
+run_daemon(const char *control, int mode)
+{
+	log_open("negotiator-host", 1);
+	commands_dir_defaults();
+	daemon_listen(control, mode);
+	logit("watching %s for guests", channels_dir);
+	next_scan = now_ms();
+	return daemon_run(&host_hooks);
+}
+
+static int
+list_guests_direct(void)
+{
+	struct buf b;
+
+	buf_init(&b, (size_t)-1);
+	if (guest_names(&b) < 0) {
+		error("unable to read the channel directory %s: %s", channels_dir, strerror(errno));
+		return EXIT_AGENT;
+	}
+	if (buf_len(&b) && fwrite(buf_ptr(&b), 1, buf_len(&b), stdout) != buf_len(&b))
+		return EXIT_AGENT;
+	buf_free(&b);
+	return 0;
+}
+
+static char direct_path[PATH_MAX];
+
+static void
+remember_h2g(const char *name, const char *h2g, const char *g2h)
+{
+	(void)g2h;
+	if (strcmp(name, names[0]) == 0 && !direct_path[0])
+		strcpy(direct_path, h2g);
+}
+
+/* No daemon: connect to the guest's host-to-guest socket ourselves. */
+static int
+connect_guest(const char *guest)
+{
+	char *want = (char *)guest;
+	int fd;
+
+	names = &want;
+	scan_channels(remember_h2g);
+	names = NULL;
+	if (!direct_path[0]) {
+		error("no such guest: %s (no channels in %s)", guest, channels_dir);
+		return -1;
+	}
+	fd = unix_connect(direct_path);
+	if (fd < 0)
+		error("unable to connect to %s: %s", direct_path, strerror(errno));
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opt_state st;
+	struct client_req req;
+	const char *control = NULL, *command = NULL, *err;
+	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc;
+	long scan;
+
+	log_open("negotiator-host", 0);
+	memset(&st, 0, sizeof st);
+	memset(&req, 0, sizeof req);
+	req.timeout = 10;
+	if (getenv("NEGOTIATOR_TRACE"))
+		log_level = LOG_LVL_TRACE;
+	while ((key = opt_next(argc, argv, options, &st)) != 0) {
+		switch (key) {
+		case 'g': list_guests = 1; break;
+		case 'c': list_commands = 1; break;
+		case 'e': command = st.arg; break;
+		case 'd': daemon = 1; break;
+		case 'v': if (log_level < LOG_LVL_TRACE) log_level++; break;
+		case 'q': log_level = LOG_LVL_ERROR; break;
+		case 'h': usage(); return 0;
+		case O_VERSION: printf("negotiator-host %s (protocol %d)\n", NEGOTIATOR_VERSION,
+		                       PROTOCOL_VERSION); return 0;
+		case O_CHANNELS: channels_dir = st.arg; break;
+		case O_COMMANDS: commands_dir_add(st.arg); break;
+		case O_CONTROL: control = st.arg; break;
+		case O_MODE: mode = parse_mode(st.arg); break;
+		case 't':
+			if (parse_seconds(st.arg, &req.timeout) < 0) {
+				fprintf(stderr, "%s: invalid timeout: %s (try --help)\n", progname, st.arg);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_SCAN:
+			if (parse_seconds(st.arg, &scan) < 0 || scan == 0) {
+				fprintf(stderr, "%s: invalid scan interval: %s\n", progname, st.arg);
+				return EXIT_USAGE;
+			}
+			scan_interval = scan * 1000;
+			break;
+		}
+	}
+	if (!control)
+		control = default_control_path("host");
+	if (daemon + list_guests + list_commands + (command != NULL) != 1) {
+		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e (try --help)\n", progname);
+		return EXIT_USAGE;
+	}
+	if (daemon || list_guests) {
+		if (st.noperands) {
+			fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
+			        st.operands[0]);
+			return EXIT_USAGE;
+		}
+		if (daemon)
+			return run_daemon(control, mode);
+		fd = control_connect(control);
+		if (fd < 0)
+			return list_guests_direct();
+		req.op = OP_GUESTS;
+		req.target = "";
+		return client_run(fd, &req);
+	}
+	if (st.noperands != 1) {
+		fprintf(stderr, "%s: %s (try --help)\n", progname,
+		        st.noperands ? "too many arguments" : "missing GUEST_NAME");
+		return EXIT_USAGE;
+	}
+	req.target = st.operands[0];
+	if (!valid_guest_name(req.target, strlen(req.target))) {
+		fprintf(stderr, "%s: invalid guest name: %s\n", progname, req.target);
+		return EXIT_USAGE;
+	}
+	req.op = command ? OP_EXEC : OP_LIST;
+	if (command && !(req.argv = shlex_split(command, &err))) {
+		fprintf(stderr, "%s: invalid command: %s\n", progname, err);
+		return EXIT_USAGE;
+	}
+	if (command && !valid_command_name(req.argv[0], strlen(req.argv[0]))) {
+		fprintf(stderr, "%s: invalid command name: %s (allowed: A-Z a-z 0-9 . _ + -)\n",
+		        progname, req.argv[0]);
+		return EXIT_NOTFOUND;
+	}
+	fd = control_connect(control);
+	if (fd < 0) {
+		fd = connect_guest(req.target);
+		if (fd < 0)
+			return EXIT_AGENT;
+		req.target = "";
+		req.direct = 1;
+	}
+	rc = client_run(fd, &req);
+	free_argv(req.argv);
+	return rc;
+}

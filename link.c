@@ -1,0 +1,335 @@
+/*
+ * link.c: the session layer over one byte stream (a virtio port, a QEMU
+ * socket, a control socket).
+ *
+ * A connection carries sessions.  Each side names its session with a
+ * random nonce in "hello"; the other side answers "sync" echoing it.  A
+ * receiver that sees garbage, or a connection that may start mid-frame,
+ * discards bytes until a valid hello/sync frame.  A new peer nonce means
+ * the peer restarted or lost data: every call of the old session fails.
+ */
+#include "negotiator.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+link_init(struct link *l, enum link_kind kind, int fd, const char *name)
+{
+	memset(l, 0, sizeof *l);
+	l->kind = kind;
+	l->fd = -1;
+	l->next_id = 1;
+	strncpy(l->name, name, sizeof l->name - 1);
+	buf_init(&l->in, IN_BUF_SIZE);
+	buf_init(&l->out, OUT_HARD_LIMIT);
+	l->initiates = kind != LINK_CONTROL;
+	if (fd >= 0)
+		link_attach(l, fd);
+}
+
+static void
+new_session(struct link *l)
+{
+	random_nonce(l->nonce);
+	l->up = 0;
+	/* a local client starts cleanly with hello: no resync, garbage ends it */
+	l->syncing = l->kind != LINK_CONTROL;
+	l->peer[0] = '\0';
+	l->ping_sent = 0;
+	l->last_rx = now_ms();
+	l->next_hello = l->last_rx;
+	l->consumed = 0;
+}
+
+void
+link_attach(struct link *l, int fd)
+{
+	l->fd = fd;
+	l->paused = 0;
+	buf_clear(&l->in);
+	buf_clear(&l->out);
+	new_session(l);
+	if (l->initiates)
+		link_send_hello(l);
+}
+
+void
+link_detach(struct link *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	l->up = 0;
+	l->paused = 0;
+	buf_free(&l->in);
+	buf_free(&l->out);
+	l->consumed = 0;
+}
+
+/* Drop what was queued, start a new session: the peer will answer our new
+ * hello and both sides fail the calls of the old one. */
+static void
+resync(struct link *l, const char *why)
+{
+	warn("%s: %s; resynchronizing", l->name, why);
+	if (l->up)
+		l->session_lost = 1;
+	buf_clear(&l->out);
+	new_session(l);
+	if (l->kind == LINK_CONTROL) {
+		l->dead = 1;   /* a local client speaking garbage is just dropped */
+		return;
+	}
+	link_send_hello(l);
+}
+
+int
+link_send(struct link *l, const char *head, size_t headlen, const void *data,
+          size_t datalen)
+{
+	char count[16];
+	int cl;
+	unsigned char *d;
+
+	if (l->fd < 0 || l->dead)
+		return -1;
+	if (headlen + datalen > MAX_PAYLOAD || headlen + datalen == 0)
+		fatal("internal error: frame of %lu bytes", (unsigned long)(headlen + datalen));
+	cl = sprintf(count, "%lu\n", (unsigned long)(headlen + datalen));
+	d = buf_reserve(&l->out, (size_t)cl + headlen + datalen);
+	if (!d) {
+		/* the peer has not read for too long: fail closed */
+		resync(l, "output queue over its limit (peer not reading)");
+		return -1;
+	}
+	memcpy(d, count, (size_t)cl);
+	memcpy(d + cl, head, headlen);
+	if (datalen)
+		memcpy(d + cl + headlen, data, datalen);
+	trace_frame("<-", l->name, d + cl, headlen + datalen);
+	buf_commit(&l->out, (size_t)cl + headlen + datalen);
+	return 0;
+}
+
+int
+link_sendf(struct link *l, const char *fmt, ...)
+{
+	char head[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(head, sizeof head, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof head)
+		n = (int)strlen(head);
+	return link_send(l, head, (size_t)n, NULL, 0);
+}
+
+void
+link_send_hello(struct link *l)
+{
+	link_sendf(l, "hello %d %s", PROTOCOL_VERSION, l->nonce);
+}
+
+int
+link_read(struct link *l)
+{
+	ssize_t n;
+
+	if (l->consumed) {
+		buf_consume(&l->in, l->consumed);
+		l->consumed = 0;
+	}
+	n = buf_read_fd(&l->in, l->fd, IN_BUF_SIZE - buf_len(&l->in));
+	if (n > 0) {
+		l->last_rx = now_ms();
+		l->ping_sent = 0;
+		return 1;
+	}
+	if (n == 0)
+		return 0;
+	if (n == -2 || errno == EAGAIN || errno == EWOULDBLOCK)
+		return 2;   /* nothing now */
+	return -1;
+}
+
+int
+link_flush(struct link *l)
+{
+	while (buf_len(&l->out) > 0) {
+		ssize_t n = buf_write_fd(&l->out, l->fd, buf_len(&l->out));
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+	}
+	return 0;
+}
+
+int
+link_out_room(const struct link *l)
+{
+	return buf_len(&l->out) < OUT_HIGH_WATER;
+}
+
+/* A hello or sync naming a peer session; returns the event it causes. */
+static enum link_event
+peer_session(struct link *l, const char *peer_nonce)
+{
+	int had = l->up;
+
+	if (l->up && memcmp(l->peer, peer_nonce, 16) == 0)
+		return EV_NONE;            /* same session, nothing changes */
+	memcpy(l->peer, peer_nonce, 16);
+	l->peer[16] = '\0';
+	l->up = 1;
+	debug("%s: session %s up with peer %s", l->name, l->nonce, l->peer);
+	if (had) {
+		l->pending_up = 1;         /* report the loss first, then the new session */
+		return EV_RESET;
+	}
+	return EV_UP;
+}
+
+static enum link_event
+session_msg(struct link *l, struct msg *m)
+{
+	char text[200];
+
+	switch (m->type) {
+	case M_HELLO:
+		if (m->num != PROTOCOL_VERSION) {
+			link_sendf(l, "error unsupported protocol version %lu", m->num);
+			return EV_NONE;
+		}
+		link_sendf(l, "sync %d %s %.16s", PROTOCOL_VERSION, l->nonce, m->word1);
+		return peer_session(l, m->word1);
+	case M_SYNC:
+		if (m->num != PROTOCOL_VERSION || memcmp(m->word2, l->nonce, 16) != 0)
+			return EV_NONE;            /* answers an older hello of ours */
+		return peer_session(l, m->word1);
+	case M_PING:
+		link_sendf(l, "pong");
+		return EV_NONE;
+	case M_PONG:
+		return EV_NONE;
+	case M_ERROR:
+		warn("%s: peer reports: %s", l->name,
+		     escape_text(text, sizeof text, m->data, m->datalen));
+		return EV_NONE;
+	default:
+		return EV_MSG;
+	}
+}
+
+enum link_event
+link_next(struct link *l, struct msg *m)
+{
+	for (;;) {
+		const unsigned char *payload;
+		size_t plen, used;
+		const char *why;
+		enum link_event ev;
+		int rc;
+
+		if (l->session_lost) {
+			l->session_lost = 0;
+			return EV_RESET;
+		}
+		if (l->pending_up) {
+			l->pending_up = 0;
+			return EV_UP;
+		}
+		if (l->consumed) {
+			buf_consume(&l->in, l->consumed);
+			l->consumed = 0;
+		}
+		if (l->dead || l->fd < 0)
+			return EV_NONE;
+		if (l->syncing) {
+			int found;
+			size_t skip = sync_scan(buf_ptr(&l->in), buf_len(&l->in), &found);
+
+			if (skip)
+				debug("%s: skipped %lu bytes while synchronizing", l->name,
+				      (unsigned long)skip);
+			buf_consume(&l->in, skip);
+			if (!found)
+				return EV_NONE;
+			l->syncing = 0;
+		}
+		rc = frame_parse(buf_ptr(&l->in), buf_len(&l->in), &payload, &plen, &used);
+		if (rc == FRAME_MORE)
+			return EV_NONE;
+		if (rc == FRAME_BAD) {
+			resync(l, "malformed frame");
+			continue;
+		}
+		/* the payload stays valid until the next call consumes it */
+		l->consumed = used;
+		trace_frame("->", l->name, payload, plen);
+		if (msg_parse(payload, plen, m, &why) < 0) {
+			resync(l, why);
+			continue;
+		}
+		ev = session_msg(l, m);
+		if (ev == EV_MSG && !l->up) {
+			debug("%s: %s outside a session, ignored", l->name, msg_name(m->type));
+			continue;
+		}
+		if (ev != EV_NONE)
+			return ev;
+	}
+}
+
+/* Hellos while no session; keepalive pings while calls are in flight, and
+ * a session that stays silent too long is over (the host cannot see a
+ * guest process die: only silence tells). */
+void
+link_timers(struct link *l, mtime_t now, int active)
+{
+	if (l->fd < 0 || l->paused || l->dead)
+		return;
+	if (!l->up) {
+		if (l->initiates && !TIME_BEFORE(now, l->next_hello)) {
+			if (buf_len(&l->out) == 0)
+				link_send_hello(l);
+			l->next_hello = now + HELLO_INTERVAL;
+		}
+		return;
+	}
+	if (!active || l->kind == LINK_CONTROL)
+		return;
+	if (!l->ping_sent && !TIME_BEFORE(now, l->last_rx + PING_INTERVAL)) {
+		link_sendf(l, "ping");
+		l->ping_sent = 1;
+		l->ping_at = now;
+	} else if (l->ping_sent && !TIME_BEFORE(now, l->ping_at + PEER_DEAD_AFTER)) {
+		l->last_rx = now;
+		resync(l, "peer silent for too long");
+	}
+}
+
+mtime_t
+link_deadline(const struct link *l, mtime_t now, int active)
+{
+	mtime_t far = now + 3600000UL;
+
+	if (l->fd < 0 || l->paused || l->dead)
+		return far;
+	if (!l->up)
+		return l->initiates ? l->next_hello : far;
+	if (!active || l->kind == LINK_CONTROL)
+		return far;
+	if (!l->ping_sent)
+		return l->last_rx + PING_INTERVAL;
+	return l->ping_at + PEER_DEAD_AFTER;
+}
