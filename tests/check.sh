@@ -1,0 +1,40 @@
+#!/bin/sh
+#
+# tests/check.sh: what `make check` runs.  Each suite prints "ok"/"not ok"
+# lines and its own "N passed, N failed"; this adds them up and ends with
+# the total on one line.  Exits non-zero when anything failed.
+
+cd "$(dirname "$0")/.." || exit 1
+PASSED=0
+FAILED=0
+
+run_suite() { # NAME COMMAND...
+	name=$1; shift
+	echo "== $name"
+	out=$("$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | grep -v '^ok - '
+	last=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+	if [ -z "$last" ]; then
+		echo "not ok - $name did not finish (exit $rc)"
+		FAILED=$((FAILED + 1))
+		return
+	fi
+	p=${last%% passed*}
+	f=${last#*passed, }
+	f=${f%% failed*}
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited $rc"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+run_suite "unit tests" ./tests/unit
+run_suite "built-in commands" sh tests/builtins.sh scripts/commands
+run_suite "integration over the stand-in" sh tests/integration.sh .
+
+echo "== total"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

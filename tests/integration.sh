@@ -1,0 +1,359 @@
+#!/bin/sh
+#
+# tests/integration.sh: the real binaries over the QEMU stand-in.
+#
+# Starts tests/standin (host-side sockets like libvirt's, guest-side sockets
+# with virtio semantics), a host daemon and a guest daemon in a temp dir, and
+# checks both directions, exit codes, streaming, concurrency, faults and
+# recovery.  Prints "ok - ..." / "not ok - ..." lines and ends with
+# "N passed, N failed".  Needs only /bin/sh and coreutils-level tools.
+#
+# Usage: sh tests/integration.sh [BUILD_DIR]   (default: the current dir)
+
+B=$(cd "${1:-.}" && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/negotiator-test.XXXXXX") || exit 1
+PASS=0
+FAIL=0
+PIDS=""
+
+pass() { PASS=$((PASS + 1)); echo "ok - $*"; }
+fail() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
+check() { d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+note() { echo "# $*"; }
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for f in "$T"/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+	sleep 0.2
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	if [ "$FAIL" -eq 0 ] && [ -z "$KEEP" ]; then rm -rf "$T"; else echo "# logs kept in $T"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# wait_until CMD...: retry for up to 10 s
+wait_until() {
+	n=0
+	while ! "$@" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ $n -gt 100 ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+dead() { ! kill -0 "$1" 2>/dev/null; }
+same() { cmp -s "$1" "$2"; }
+has() { grep -q "$2" "$1"; }
+
+# ---- the commands each side offers ------------------------------------------------
+mkdir -p "$T/ch" "$T/g1" "$T/g2" "$T/g3" "$T/g4" "$T/gc" "$T/gc2" "$T/hc"
+cmd() { f=$1; shift; printf '#!/bin/sh\n%s\n' "$*" > "$f"; chmod 755 "$f"; }
+for d in "$T/gc" "$T/hc"; do
+	cmd "$d/echo-args" 'for a in "$@"; do printf "[%s]\n" "$a"; done'
+	cmd "$d/exit3" 'echo about to fail; exit 3'
+	cmd "$d/killself" 'kill -TERM $$; sleep 5'
+	cmd "$d/sleeper" 'sleep 60 & echo $! > "$1.child"; echo $$ > "$1"; wait'
+	cmd "$d/cat" 'exec cat'
+	cmd "$d/split" 'printf out1; printf err1 >&2; printf out2; printf err2 >&2'
+	cmd "$d/blob" 'exec cat "$1"'
+	cmd "$d/slowline" 'echo first; sleep 3; echo second'
+	cmd "$d/whoami-guest" 'echo "guest=$NEGOTIATOR_GUEST"'
+	printf '#!/bin/sh\necho never\n' > "$d/noexec"
+	chmod 644 "$d/noexec"
+done
+cmd "$T/gc/shadowed" 'echo user'
+cmd "$T/gc2/shadowed" 'echo builtin'
+cmd "$T/gc2/onlybuiltin" 'echo builtin only'
+mkdir "$T/gc/.hidden-dir"
+printf 'not a command' > "$T/gc/.hidden"
+# binary test data: 1 MiB, all byte values
+i=0
+: > "$T/chunk"
+while [ $i -lt 256 ]; do printf "\\$(printf %03o $i)" >> "$T/chunk"; i=$((i + 1)); done
+: > "$T/blob1m"
+i=0
+while [ $i -lt 16 ]; do cat "$T/chunk" "$T/chunk" "$T/chunk" "$T/chunk" >> "$T/blob1m"; i=$((i + 1)); done
+cat "$T/blob1m" "$T/blob1m" "$T/blob1m" "$T/blob1m" > "$T/b"; cat "$T/b" "$T/b" "$T/b" "$T/b" > "$T/blob1m"
+cat "$T/blob1m" "$T/blob1m" "$T/blob1m" "$T/blob1m" > "$T/b"; mv "$T/b" "$T/blob1m"
+note "test blob: $(wc -c < "$T/blob1m") bytes"
+
+# ---- starting the pieces ------------------------------------------------------------
+HOST="$B/negotiator-host --channels-dir $T/ch --control-socket $T/host.sock"
+GUEST="$B/negotiator-guest --control-socket $T/guest.sock"
+GUEST2="$B/negotiator-guest --control-socket $T/guest2.sock"
+
+start_standin() { # NAME GUESTDIR [OPTIONS]
+	n=$1; g=$2; shift 2
+	rm -f "$T/standin-$n.pid"
+	"$B/tests/standin" --pidfile "$T/standin-$n.pid" "$@" "$T/ch" "$n" "$g" 2>>"$T/standin-$n.log" &
+	wait_until test -s "$T/standin-$n.pid"
+}
+start_host() {
+	$HOST -d -v --scan-interval 1 --commands-dir "$T/hc" 2>>"$T/host.log" &
+	HOSTPID=$!
+	PIDS="$PIDS $HOSTPID"
+	wait_until test -S "$T/host.sock"
+}
+start_guest() {
+	$GUEST -d -v --commands-dir "$T/gc" --commands-dir "$T/gc2" \
+		--host-to-guest "unix:$T/g1/negotiator-host-to-guest.0" \
+		--guest-to-host "unix:$T/g1/negotiator-guest-to-host.0" 2>>"$T/guest.log" &
+	GUESTPID=$!
+	PIDS="$PIDS $GUESTPID"
+	wait_until test -S "$T/guest.sock"
+}
+ready() { $HOST vm1 -c >/dev/null 2>&1 && $GUEST -l >/dev/null 2>&1; }
+
+start_standin vm1 "$T/g1"
+start_host
+start_guest
+check "daemons come up and connect" wait_until ready
+
+# ---- listing ------------------------------------------------------------------------
+$HOST -g > "$T/out" 2>&1
+check "--list-guests shows the guest" test "$(cat "$T/out")" = "vm1"
+$HOST vm1 --list-commands > "$T/out" 2>&1
+printf '%s\n' blob cat echo-args exit3 killself onlybuiltin shadowed sleeper slowline \
+	split whoami-guest > "$T/want"
+check "--list-commands: sorted, executables only, built-ins merged" same "$T/out" "$T/want"
+$GUEST -l > "$T/out" 2>&1
+printf '%s\n' blob cat echo-args exit3 killself sleeper slowline split whoami-guest > "$T/want"
+check "guest --list-commands lists the host's commands" same "$T/out" "$T/want"
+
+# ---- running commands, both directions ------------------------------------------------
+$HOST vm1 -e 'echo-args a "b c" '"'d  e'"' f\ g ""' > "$T/out" 2>&1
+printf '[a]\n[b c]\n[d  e]\n[f g]\n[]\n' > "$T/want"
+check "host runs a guest command, argv split like shlex" same "$T/out" "$T/want"
+$GUEST -e 'echo-args x "$HOME" ";" "|"' > "$T/out" 2>&1
+printf '[x]\n[$HOME]\n[;]\n[|]\n' > "$T/want"
+check "guest runs a host command, no shell expansion" same "$T/out" "$T/want"
+$HOST vm1 -e shadowed > "$T/out" 2>&1
+check "user commands shadow built-ins" test "$(cat "$T/out")" = "user"
+$GUEST -e whoami-guest > "$T/out" 2>&1
+check "host commands get NEGOTIATOR_GUEST" test "$(cat "$T/out")" = "guest=vm1"
+$HOST vm1 -e whoami-guest > "$T/out" 2>&1
+check "guest commands do not get NEGOTIATOR_GUEST" test "$(cat "$T/out")" = "guest="
+
+# ---- exit codes --------------------------------------------------------------------------
+$HOST vm1 -e exit3 > "$T/out" 2>&1; rc=$?
+check "exit status 3 passed through (host->guest)" test "$rc" = 3 -a "$(cat "$T/out")" = "about to fail"
+$GUEST -e exit3 > "$T/out" 2>&1; rc=$?
+check "exit status 3 passed through (guest->host)" test "$rc" = 3
+$HOST vm1 -e 'echo-args' > /dev/null 2>&1; rc=$?
+check "exit status 0" test "$rc" = 0
+$HOST vm1 -e killself > /dev/null 2>&1; rc=$?
+check "killed by SIGTERM: exit 143 (128+15)" test "$rc" = 143
+$HOST vm1 -e noexec > /dev/null 2>"$T/err"; rc=$?
+check "not executable: exit 126 with a message" test "$rc" = 127 -o "$rc" = 126
+check "not executable is 126" test "$rc" = 126
+$HOST vm1 -e no-such-command > /dev/null 2>"$T/err"; rc=$?
+check "not found: exit 127" test "$rc" = 127
+check "not found: one clear line" test "$(cat "$T/err")" = "negotiator-host: error: command not found: no-such-command"
+$GUEST -e no-such-command > /dev/null 2>&1; rc=$?
+check "not found from the guest: exit 127" test "$rc" = 127
+$HOST vm1 -e '../../bin/sh' > /dev/null 2>"$T/err"; rc=$?
+check "path as command name refused: 127" test "$rc" = 127
+$HOST vm1 -e .hidden > /dev/null 2>&1; rc=$?
+check "hidden name refused: 127" test "$rc" = 127
+
+# timeout: 124, and the remote process group is gone
+rm -f "$T/sl" "$T/sl.child"
+$HOST -t 1 vm1 -e "sleeper $T/sl" > /dev/null 2>"$T/err"; rc=$?
+check "timeout: exit 124" test "$rc" = 124
+check "timeout: message says so" has "$T/err" "timeout"
+if [ -s "$T/sl" ] && [ -s "$T/sl.child" ]; then
+	check "timeout: remote command killed" wait_until dead "$(cat "$T/sl")"
+	check "timeout: its process group killed too" wait_until dead "$(cat "$T/sl.child")"
+else
+	fail "timeout: sleeper did not start"
+fi
+rm -f "$T/sl" "$T/sl.child"
+$GUEST -t 1 -e "sleeper $T/sl" > /dev/null 2>&1; rc=$?
+check "timeout from the guest: exit 124" test "$rc" = 124
+[ -s "$T/sl.child" ] && check "timeout from the guest: host process group killed" \
+	wait_until dead "$(cat "$T/sl.child")"
+
+# ---- streams ------------------------------------------------------------------------------
+printf 'line one\nline two' | $HOST vm1 -e cat > "$T/out" 2>&1
+check "stdin forwarded" test "$(cat "$T/out")" = "$(printf 'line one\nline two')"
+$HOST vm1 -e cat < /dev/null > "$T/out" 2>&1; rc=$?
+check "empty stdin: EOF forwarded, call ends" test "$rc" = 0 -a ! -s "$T/out"
+$HOST vm1 -e cat < "$T/blob1m" > "$T/out" 2>"$T/err"
+check "1 MiB binary stdin in and out again, byte-exact (host->guest)" same "$T/out" "$T/blob1m"
+$GUEST -e cat < "$T/blob1m" > "$T/out" 2>"$T/err"
+check "1 MiB binary through a host command, byte-exact (guest->host)" same "$T/out" "$T/blob1m"
+$HOST vm1 -e "blob $T/blob1m" > "$T/out" 2>"$T/err"
+check "1 MiB binary output, byte-exact (host->guest)" same "$T/out" "$T/blob1m"
+$GUEST -e "blob $T/blob1m" > "$T/out" 2>"$T/err"
+check "1 MiB binary output, byte-exact (guest->host)" same "$T/out" "$T/blob1m"
+$HOST vm1 -e "blob $T/blob1m" 2>/dev/null | cat > "$T/out"
+check "1 MiB binary output into a pipe, byte-exact" same "$T/out" "$T/blob1m"
+$HOST vm1 -e split > "$T/out" 2> "$T/err"
+check "stdout and stderr kept separate" test "$(cat "$T/out")" = out1out2 -a "$(cat "$T/err")" = err1err2
+$GUEST -e split > "$T/out" 2> "$T/err"
+check "stdout and stderr kept separate (guest->host)" test "$(cat "$T/out")" = out1out2 -a "$(cat "$T/err")" = err1err2
+# does ssh-like ending hold: call ends when the command exits, stdin still open
+sleep 30 | $HOST vm1 -e echo-args > "$T/out" 2>&1 &
+c=$!
+check "call ends when the command exits even if stdin stays open" wait_until dead $c
+# real time: the first line arrives while the command still runs
+rm -f "$T/out"
+$HOST vm1 -e slowline > "$T/out" 2>&1 &
+c=$!
+check "output streams in real time" wait_until has "$T/out" first
+check "... while the remote command is still running" alive $c
+wait $c
+
+# ---- concurrency ----------------------------------------------------------------------------
+conc() { # PREFIX CLIENT...
+	p=$1; shift
+	i=1
+	jobs=""
+	while [ $i -le 20 ]; do
+		( "$@" -e "echo-args call-$i" > "$T/$p.$i" 2>&1; echo $? > "$T/$p.$i.rc" ) &
+		jobs="$jobs $!"
+		i=$((i + 1))
+	done
+	for j in $jobs; do wait $j; done
+	i=1
+	bad=0
+	while [ $i -le 20 ]; do
+		[ "$(cat "$T/$p.$i")" = "[call-$i]" ] && [ "$(cat "$T/$p.$i.rc")" = 0 ] || bad=$((bad + 1))
+		i=$((i + 1))
+	done
+	[ $bad = 0 ]
+}
+check "20 concurrent calls host->guest all succeed" conc ch $HOST vm1
+check "20 concurrent calls guest->host all succeed" conc cg $GUEST
+# one slow call must not stall the others
+$HOST vm1 -e "sleeper $T/slow" -t 30 > /dev/null 2>&1 &
+slow=$!
+check "a fast call completes while a slow one runs" wait_until $HOST vm1 -e echo-args
+kill $slow 2>/dev/null; wait $slow 2>/dev/null
+[ -s "$T/slow.child" ] && check "client killed: its remote command is cancelled" \
+	wait_until dead "$(cat "$T/slow.child")"
+
+# ---- untrusted input on the control socket ------------------------------------------------------
+printf 'garbage that is not a frame\n' | "$B/tests/poke" "$T/host.sock" 3 > /dev/null; rc=$?
+check "garbage on the control socket: connection dropped" test "$rc" = 0
+printf '9999999\n' | "$B/tests/poke" "$T/host.sock" 3 > /dev/null; rc=$?
+check "oversized frame count: connection dropped" test "$rc" = 0
+frames() { for f in "$@"; do printf '%s\n%s' "${#f}" "$f"; done; }
+frames "hello 1 0123456789abcdef" "exec 1 3:vm1,6:../bad," | "$B/tests/poke" "$T/host.sock" 2 > "$T/out"
+check "hostile command name over the protocol refused with 127" has "$T/out" "fail 1 127 invalid command name"
+frames "hello 1 0123456789abcdef" "exec 1 6:nobody,2:ls," | "$B/tests/poke" "$T/host.sock" 2 > "$T/out"
+check "unknown guest: clear failure" has "$T/out" "fail 1 125 no such guest: nobody"
+frames "hello 1 0123456789abcdef" "in 5 data for no call" "ack 9 100" "cancel 3" \
+	"exit 4 status 0" "list 1 3:vm1," | "$B/tests/poke" "$T/host.sock" 2 > "$T/out"
+check "frames for unknown calls ignored, the connection keeps working" has "$T/out" "exit 1 status 0"
+frames "hello 1 0123456789abcdef" "exec 1 3:vm1,3:cat," "exec 1 3:vm1,3:cat," | "$B/tests/poke" "$T/host.sock" 2 > "$T/out"
+check "duplicate call id refused" has "$T/out" "error duplicate call id 1"
+check "host daemon survived it all" alive $HOSTPID
+check "calls still work" wait_until $HOST vm1 -e echo-args
+
+# ---- faults and recovery ---------------------------------------------------------------------
+# garbage inside the channels, in both directions, during a call
+rm -f "$T/gs"
+$HOST -t 30 vm1 -e "sleeper $T/gs" > /dev/null 2>"$T/err" &
+c=$!
+wait_until test -s "$T/gs"
+kill -USR1 "$(cat "$T/standin-vm1.pid")"
+wait $c; rc=$?
+check "garbage in the channel: the call in flight fails with 125" test "$rc" = 125
+check "garbage in the channel: the daemons resynchronize" wait_until ready
+check "garbage: both daemons still running" alive $HOSTPID -a alive $GUESTPID
+check "garbage: host->guest works again" wait_until $HOST vm1 -e echo-args
+check "garbage: guest->host works again" wait_until $GUEST -e echo-args
+
+# host daemon killed (SIGKILL) and restarted mid-call
+rm -f "$T/hs" "$T/gs2"
+$HOST -t 30 vm1 -e "sleeper $T/hs" > /dev/null 2>&1 &
+c1=$!
+$GUEST -t 30 -e "sleeper $T/gs2" > /dev/null 2>&1 &
+c2=$!
+wait_until test -s "$T/hs"
+wait_until test -s "$T/gs2"
+kill -9 $HOSTPID
+wait $c1; rc1=$?
+wait $c2; rc2=$?
+check "host daemon killed: host client fails with 125" test "$rc1" = 125
+check "host daemon killed: guest client fails with 125" test "$rc2" = 125
+check "host daemon killed: guest kills the command it ran for the host" \
+	wait_until dead "$(cat "$T/hs.child")"
+kill -9 "$(cat "$T/gs2.child")" 2>/dev/null
+rm -f "$T/host.sock"
+start_host
+check "host daemon restarted: calls work both ways again" wait_until ready
+
+# guest daemon killed and restarted mid-call
+rm -f "$T/gs3"
+$HOST -t 30 vm1 -e "sleeper $T/gs3" > /dev/null 2>"$T/err" &
+c=$!
+wait_until test -s "$T/gs3"
+kill -9 $GUESTPID
+kill -9 "$(cat "$T/gs3.child")" "$(cat "$T/gs3")" 2>/dev/null
+rm -f "$T/guest.sock"
+start_guest
+wait $c; rc=$?
+check "guest daemon restarted: the call in flight fails with 125" test "$rc" = 125
+check "guest daemon restarted: calls work both ways again" wait_until ready
+
+# QEMU gone and back (guest powered off and booted) on the same socket paths
+kill "$(cat "$T/standin-vm1.pid")"
+sleep 0.5
+$HOST -t 5 vm1 -e echo-args > /dev/null 2>"$T/err"; rc=$?
+check "guest powered off: calls fail with 125" test "$rc" = 125
+start_standin vm1 "$T/g1"
+check "guest booted again: calls work without restarting anything" wait_until ready
+
+# ---- more guests -----------------------------------------------------------------------------
+start_standin vm2 "$T/g2" --scheme domain-id --id 7
+$GUEST2 -d --commands-dir "$T/gc" --host-to-guest "unix:$T/g2/negotiator-host-to-guest.0" \
+	--guest-to-host "unix:$T/g2/negotiator-guest-to-host.0" 2>>"$T/guest2.log" &
+PIDS="$PIDS $!"
+check "a guest that appears later is picked up (domain-ID-NAME)" wait_until $HOST vm2 -e echo-args
+$GUEST2 -e whoami-guest > "$T/out" 2>&1
+check "its commands see NEGOTIATOR_GUEST=vm2" test "$(cat "$T/out")" = "guest=vm2"
+start_standin vm3 "$T/g3" --scheme domain
+start_standin vm4 "$T/g4" --port org.qemu.guest_agent.0
+$HOST -g > "$T/out" 2>&1
+printf 'vm1\nvm2\nvm3\n' > "$T/want"
+check "--list-guests: all naming schemes, guests without channels ignored" same "$T/out" "$T/want"
+$HOST -t 20 vm3 -e echo-args > /dev/null 2>"$T/err"; rc=$?
+check "guest without an agent: clear failure, 125" test "$rc" = 125
+check "... saying no agent answered" has "$T/err" "no agent answered"
+check "vm1 unaffected" $HOST vm1 -e echo-args
+
+# ---- without daemons ----------------------------------------------------------------------------
+kill $GUESTPID; wait $GUESTPID 2>/dev/null; rc=$?
+check "guest daemon stops cleanly on SIGTERM" test "$rc" = 0 -a ! -S "$T/guest.sock"
+$GUEST --guest-to-host "unix:$T/g1/negotiator-guest-to-host.0" -e whoami-guest > "$T/out" 2>&1
+check "guest client without a daemon opens the channel itself" test "$(cat "$T/out")" = "guest=vm1"
+start_guest
+kill $HOSTPID; wait $HOSTPID 2>/dev/null; rc=$?
+check "host daemon stops cleanly on SIGTERM" test "$rc" = 0 -a ! -S "$T/host.sock"
+$HOST -t 10 vm1 -e 'echo-args direct' > "$T/out" 2>&1
+check "host client without a daemon connects to the guest itself" test "$(cat "$T/out")" = "[direct]"
+$HOST -g > "$T/out" 2>&1
+check "--list-guests without a daemon" same "$T/out" "$T/want"
+start_host
+ls -l "$T/host.sock" > "$T/out"
+check "control socket is owner-only" has "$T/out" "^srw------- "
+
+# ---- command line ------------------------------------------------------------------------------
+$HOST > /dev/null 2>&1; rc=$?
+check "no arguments: usage error 2" test "$rc" = 2
+$HOST -t soon vm1 -e x > /dev/null 2>"$T/err"; rc=$?
+check "bad timeout: usage error 2" test "$rc" = 2
+$HOST vm1 -e "echo 'unclosed" > /dev/null 2>"$T/err"; rc=$?
+check "unclosed quote: usage error 2 with a message" test "$rc" = 2 -a -s "$T/err"
+$HOST --bogus > /dev/null 2>&1; rc=$?
+check "unknown option: usage error 2" test "$rc" = 2
+$HOST --help > "$T/out" 2>&1; rc=$?
+check "--help works" test "$rc" = 0 -a -s "$T/out"
+$GUEST --version > "$T/out" 2>&1; rc=$?
+check "--version works" has "$T/out" "negotiator-guest"
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

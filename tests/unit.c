@@ -1,0 +1,333 @@
+/*
+ * tests/unit.c: unit tests for the pure parts: framing, the message parser
+ * on truncated, oversized and garbage input, resynchronisation, netstrings,
+ * shlex splitting, name validation, option parsing, the bounded buffer.
+ *
+ * Prints "ok - ..." / "not ok - ..." per assertion and a last line
+ * "N passed, N failed"; exits 1 on any failure.
+ */
+#include "negotiator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+static void
+check(int cond, const char *what)
+{
+	if (cond) {
+		passed++;
+		printf("ok - %s\n", what);
+	} else {
+		failed++;
+		printf("not ok - %s\n", what);
+	}
+}
+
+static int
+frame(const char *s, size_t len, const char **payload, size_t *plen, size_t *used)
+{
+	const unsigned char *p;
+	int rc = frame_parse((const unsigned char *)s, len, &p, plen, used);
+
+	*payload = (const char *)p;
+	return rc;
+}
+
+static void
+test_framing(void)
+{
+	const char *p;
+	size_t plen = 0, used = 0;
+	char big[32];
+
+	check(frame("5\nhello", 7, &p, &plen, &used) == FRAME_OK && plen == 5 &&
+	      used == 7 && memcmp(p, "hello", 5) == 0, "frame: complete frame");
+	check(frame("5\nhel", 5, &p, &plen, &used) == FRAME_MORE, "frame: truncated payload waits");
+	check(frame("12", 2, &p, &plen, &used) == FRAME_MORE, "frame: truncated count waits");
+	check(frame("", 0, &p, &plen, &used) == FRAME_MORE, "frame: empty input waits");
+	check(frame("x\nabc", 5, &p, &plen, &used) == FRAME_BAD, "frame: non-digit count is garbage");
+	check(frame("\nabc", 4, &p, &plen, &used) == FRAME_BAD, "frame: missing count is garbage");
+	check(frame("05\nhello", 8, &p, &plen, &used) == FRAME_BAD, "frame: leading zero refused");
+	check(frame("0\n", 2, &p, &plen, &used) == FRAME_BAD, "frame: empty payload refused");
+	check(frame("5 \nhello", 8, &p, &plen, &used) == FRAME_BAD, "frame: junk after count");
+	sprintf(big, "%lu\n", MAX_PAYLOAD + 1);
+	check(frame(big, strlen(big), &p, &plen, &used) == FRAME_BAD,
+	      "frame: count over the cap refused before waiting for the payload");
+	sprintf(big, "%lu\n", MAX_PAYLOAD);
+	check(frame(big, strlen(big), &p, &plen, &used) == FRAME_MORE, "frame: count at the cap accepted");
+	check(frame("1234567", 7, &p, &plen, &used) == FRAME_BAD, "frame: too many digits refused early");
+	check(frame("3\nabc4\nwxyz", 11, &p, &plen, &used) == FRAME_OK && used == 5,
+	      "frame: only the first frame is consumed");
+}
+
+static int
+parse(const char *s, struct msg *m)
+{
+	const char *why;
+
+	return msg_parse((const unsigned char *)s, strlen(s), m, &why);
+}
+
+static void
+test_messages(void)
+{
+	struct msg m;
+
+	check(parse("hello 1 0123456789abcdef", &m) == 0 && m.type == M_HELLO && m.num == 1 &&
+	      memcmp(m.word1, "0123456789abcdef", 16) == 0, "msg: hello");
+	check(parse("hello 1 0123456789abcde", &m) < 0, "msg: short nonce refused");
+	check(parse("hello 1 0123456789ABCDEF", &m) < 0, "msg: uppercase nonce refused");
+	check(parse("hello 1 0123456789abcdef x", &m) < 0, "msg: trailing junk refused");
+	check(parse("sync 1 0123456789abcdef fedcba9876543210", &m) == 0 && m.type == M_SYNC &&
+	      memcmp(m.word2, "fedcba9876543210", 16) == 0, "msg: sync");
+	check(parse("ping", &m) == 0 && m.type == M_PING, "msg: ping");
+	check(parse("ping 3", &m) < 0, "msg: ping with junk refused");
+	check(parse("out 7 \001\002\n", &m) == 0 && m.type == M_OUT && m.id == 7 && m.datalen == 3,
+	      "msg: out carries binary data");
+	check(parse("out 7 ", &m) == 0 && m.datalen == 0, "msg: empty out");
+	check(parse("out 7", &m) < 0, "msg: out without separator refused");
+	check(parse("out 0 x", &m) < 0, "msg: call id 0 refused");
+	check(parse("out 4294967295 x", &m) == 0 && m.id == 4294967295UL, "msg: largest id");
+	check(parse("out 4294967296 x", &m) < 0, "msg: id overflow refused");
+	check(parse("out 99999999999999999999 x", &m) < 0, "msg: huge id refused");
+	check(parse("out 07 x", &m) < 0, "msg: leading zero id refused");
+	check(parse("out -7 x", &m) < 0, "msg: negative id refused");
+	check(parse("ack 3 4096", &m) == 0 && m.type == M_ACK && m.num == 4096, "msg: ack");
+	check(parse("ack 3 0", &m) < 0, "msg: ack of nothing refused");
+	check(parse("exit 3 status 0", &m) == 0 && m.type == M_EXIT && !m.signaled && m.num == 0,
+	      "msg: exit status");
+	check(parse("exit 3 signal 9", &m) == 0 && m.signaled && m.num == 9, "msg: exit signal");
+	check(parse("exit 3 status 256", &m) < 0, "msg: exit status over 255 refused");
+	check(parse("exit 3 died 1", &m) < 0, "msg: unknown exit kind refused");
+	check(parse("fail 3 127 command not found: x", &m) == 0 && m.num == 127 &&
+	      m.datalen == strlen("command not found: x"), "msg: fail with reason");
+	check(parse("eof 3", &m) == 0 && m.type == M_EOF, "msg: eof");
+	check(parse("cancel 3", &m) == 0 && m.type == M_CANCEL, "msg: cancel");
+	check(parse("frobnicate 3", &m) < 0, "msg: unknown type refused");
+	check(parse("", &m) < 0, "msg: empty payload refused");
+	check(parse("{\"command\": \"x\"}", &m) < 0, "msg: JSON payload is not ours");
+	check(parse("exec  3 x", &m) < 0, "msg: double space refused");
+}
+
+static void
+test_sync_scan(void)
+{
+	const char *hello = "24\nhello 1 0123456789abcdef";
+	char buf[256];
+	int found;
+	size_t off;
+
+	off = sync_scan((const unsigned char *)hello, strlen(hello), &found);
+	check(found && off == 0, "sync: hello at the start");
+	sprintf(buf, "xx\n99\nout 1 junk123%s", hello);
+	off = sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	check(found && off == strlen(buf) - strlen(hello), "sync: hello after garbage and digits");
+	sprintf(buf, "garbage 5\nout 1 %s", hello);
+	off = sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	check(found && off == strlen(buf) - strlen(hello), "sync: ordinary frames are skipped");
+	off = sync_scan((const unsigned char *)hello, 10, &found);
+	check(!found && off == 0, "sync: incomplete hello is kept");
+	strcpy(buf, "junk junk 12");
+	off = sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	check(!found && off == strlen(buf) - 2, "sync: trailing digits kept as a possible count");
+	strcpy(buf, "60000\nhello 1 x");
+	off = sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	check(!found && off == strlen(buf), "sync: oversized hello candidate dropped");
+}
+
+static void
+test_netstrings(void)
+{
+	struct buf b;
+	const unsigned char *p, *end, *s;
+	size_t n;
+	const char *bad[] = { "3:ab,", "3:abcd", "x:a,", "03:abc,", "3abc,", "999999:a," };
+	int i, ok = 1;
+
+	buf_init(&b, 1024);
+	netstring_put(&b, "ls", 2);
+	netstring_put(&b, "", 0);
+	netstring_put(&b, "a,b:c", 5);
+	check(buf_len(&b) == strlen("2:ls,0:,5:a,b:c,") &&
+	      memcmp(buf_ptr(&b), "2:ls,0:,5:a,b:c,", buf_len(&b)) == 0, "netstring: encode");
+	p = buf_ptr(&b);
+	end = p + buf_len(&b);
+	check(netstring_get(&p, end, &s, &n) == 0 && n == 2 && memcmp(s, "ls", 2) == 0 &&
+	      netstring_get(&p, end, &s, &n) == 0 && n == 0 &&
+	      netstring_get(&p, end, &s, &n) == 0 && n == 5 &&
+	      netstring_get(&p, end, &s, &n) == 1, "netstring: decode round trip");
+	for (i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+		p = (const unsigned char *)bad[i];
+		if (netstring_get(&p, p + strlen(bad[i]), &s, &n) != -1)
+			ok = 0;
+	}
+	check(ok, "netstring: malformed and truncated input refused");
+	buf_free(&b);
+}
+
+static int
+split_is(const char *line, const char *const *want)
+{
+	const char *err;
+	char **argv = shlex_split(line, &err);
+	int i, ok = 1;
+
+	if (!argv)
+		return 0;
+	for (i = 0; want[i] || argv[i]; i++)
+		if (!want[i] || !argv[i] || strcmp(want[i], argv[i]) != 0) {
+			ok = 0;
+			break;
+		}
+	free_argv(argv);
+	return ok;
+}
+
+static int
+split_fails(const char *line)
+{
+	const char *err = NULL;
+	char **argv = shlex_split(line, &err);
+
+	free_argv(argv);
+	return argv == NULL && err != NULL;
+}
+
+static void
+test_shlex(void)
+{
+	static const char *const w1[] = { "ls", "-l", "/tmp", NULL };
+	static const char *const w2[] = { "echo", "a b", "c d", NULL };
+	static const char *const w3[] = { "echo", "it's", NULL };
+	static const char *const w4[] = { "echo", "a\"b", "\\n", "x\\y", NULL };
+	static const char *const w5[] = { "echo", "", "x", NULL };
+	static const char *const w6[] = { "echo", "$HOME", "*", ";", "|", NULL };
+	static const char *const w7[] = { "a", "b c", NULL };
+	static const char *const w8[] = { "ab'c d'e", NULL };
+
+	check(split_is("ls -l /tmp", w1), "shlex: plain words");
+	check(split_is("  ls\t -l\n/tmp  ", w1), "shlex: any whitespace separates");
+	check(split_is("echo 'a b' \"c d\"", w2), "shlex: single and double quotes");
+	check(split_is("echo it\\'s", w3), "shlex: backslash escapes outside quotes");
+	check(split_is("echo \"a\\\"b\" '\\n' \"x\\y\"", w4),
+	      "shlex: escapes in double quotes only before \" and \\");
+	check(split_is("echo '' x", w5), "shlex: empty quoted word kept");
+	check(split_is("echo $HOME * ; |", w6), "shlex: no expansion, no operators");
+	check(split_is("a b\\ c", w7), "shlex: escaped space joins");
+	check(split_is("\"ab'c d'e\"", w8), "shlex: single quotes inside double quotes");
+	check(split_fails("echo 'abc"), "shlex: unclosed single quote is an error");
+	check(split_fails("echo \"abc"), "shlex: unclosed double quote is an error");
+	check(split_fails("echo abc\\"), "shlex: trailing backslash is an error");
+	check(split_fails("   "), "shlex: empty command is an error");
+}
+
+static void
+test_names(void)
+{
+	char longname[300];
+
+	memset(longname, 'a', sizeof longname);
+	check(valid_command_name("find-ip-addresses", 17), "name: normal command");
+	check(valid_command_name("a.b_c+d-e9", 10), "name: all allowed characters");
+	check(!valid_command_name("../etc/passwd", 13), "name: path refused");
+	check(!valid_command_name("a/b", 3), "name: slash refused");
+	check(!valid_command_name(".hidden", 7), "name: leading dot refused");
+	check(!valid_command_name("-rf", 3), "name: leading dash refused");
+	check(!valid_command_name("", 0), "name: empty refused");
+	check(!valid_command_name("a b", 3), "name: space refused");
+	check(!valid_command_name("a\nb", 3), "name: newline refused");
+	check(!valid_command_name("caf\xc3\xa9", 5), "name: non-ASCII refused");
+	check(valid_command_name(longname, 255), "name: 255 bytes allowed");
+	check(!valid_command_name(longname, 256), "name: 256 bytes refused");
+	check(valid_guest_name("web-01.example", 14), "guest name: normal");
+	check(!valid_guest_name("a/b", 3) && !valid_guest_name("a b", 3) &&
+	      !valid_guest_name("a\033b", 3), "guest name: slash, space, escape refused");
+}
+
+static void
+test_buffer(void)
+{
+	struct buf b;
+	unsigned char *p;
+	int i, ok = 1;
+
+	buf_init(&b, 10);
+	check(buf_append(&b, "12345", 5) == 0 && buf_len(&b) == 5, "buf: append");
+	check(buf_append(&b, "123456", 6) < 0 && buf_len(&b) == 5, "buf: limit enforced, nothing written");
+	buf_consume(&b, 3);
+	check(buf_append(&b, "abcdefgh", 8) == 0 && buf_len(&b) == 10 &&
+	      memcmp(buf_ptr(&b), "45abcdefgh", 10) == 0, "buf: space reused after consume");
+	buf_free(&b);
+	buf_init(&b, 1 << 20);
+	for (i = 0; i < 1000; i++) {
+		p = buf_reserve(&b, 1000);
+		if (!p) {
+			ok = 0;
+			break;
+		}
+		memset(p, i & 0xff, 1000);
+		buf_commit(&b, 1000);
+	}
+	check(ok && buf_len(&b) == 1000000 && buf_ptr(&b)[999999] == (999 & 0xff), "buf: growth");
+	check(buf_reserve(&b, 100000) == NULL, "buf: reserve over the limit fails");
+	buf_consume(&b, buf_len(&b));
+	check(buf_len(&b) == 0 && b.cap == 0, "buf: a large emptied buffer returns its memory");
+	buf_free(&b);
+}
+
+static void
+test_escape(void)
+{
+	char out[64];
+
+	check(strcmp(escape_text(out, sizeof out, "a\033[2Jb\n", 7), "a\\x1b[2Jb\\x0a") == 0,
+	      "escape: control characters escaped");
+	escape_text(out, 16, "0123456789abcdefghijklmnop", 26);
+	check(strlen(out) < 16, "escape: output bounded");
+}
+
+static void
+test_opts(void)
+{
+	static const struct opt_spec specs[] = {
+		{ "execute", 'e', 1 }, { "verbose", 'v', 0 }, { "timeout", 't', 1 },
+		{ "version", 256, 0 }, { NULL, 0, 0 }
+	};
+	char *argv[] = { "prog", "vm1", "-vv", "--execute=ls -l", "-t5", "--timeout", "7",
+	                 "--version", "-e", "x", "--", "-v", NULL };
+	struct opt_state st;
+	int keys[16], n = 0, key;
+	const char *args[16];
+
+	memset(&st, 0, sizeof st);
+	while ((key = opt_next(12, argv, specs, &st)) != 0 && n < 16) {
+		args[n] = st.arg;
+		keys[n++] = key;
+	}
+	check(n == 7 && keys[0] == 'v' && keys[1] == 'v' && keys[2] == 'e' &&
+	      strcmp(args[2], "ls -l") == 0 && keys[3] == 't' && strcmp(args[3], "5") == 0 &&
+	      keys[4] == 't' && strcmp(args[4], "7") == 0 && keys[5] == 256 &&
+	      keys[6] == 'e' && strcmp(args[6], "x") == 0, "opts: short, bundled, long, =, separate");
+	check(st.noperands == 2 && strcmp(st.operands[0], "vm1") == 0 &&
+	      strcmp(st.operands[1], "-v") == 0, "opts: operands anywhere, -- ends options");
+}
+
+int
+main(void)
+{
+	log_level = LOG_LVL_ERROR;
+	test_framing();
+	test_messages();
+	test_sync_scan();
+	test_netstrings();
+	test_shlex();
+	test_names();
+	test_buffer();
+	test_escape();
+	test_opts();
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
