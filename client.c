@@ -201,7 +201,7 @@ on_timeout(struct client *c)
 
 	if (c->sent) {
 		link_sendf(&c->link, "cancel %lu", CALL_ID);
-		sprintf(why, "timeout: the remote command did not finish within %ld second%s",
+		sprintf(why, "timeout: no result within %ld second%s; the call was cancelled",
 		        c->req->timeout, c->req->timeout == 1 ? "" : "s");
 		finish(c, EXIT_TIMEOUT, why);
 	} else {
@@ -322,10 +322,13 @@ client_run(int fd, const struct client_req *req)
 			finish(&c, EXIT_AGENT, strerror(errno));
 			break;
 		}
-		if (fdset_has(&r, sig_fd()) && sig_next()) {
+		if (fdset_has(&r, sig_fd()) && (rc = sig_next()) != 0) {
+			char why[64];
+
 			if (c.sent)
 				link_sendf(&c.link, "cancel %lu", CALL_ID);
-			finish(&c, EXIT_AGENT, "interrupted");
+			sprintf(why, "interrupted by signal %d; call cancelled", rc);
+			finish(&c, 128 + rc, why);
 			break;
 		}
 		if (c.link.paused) {
@@ -367,13 +370,42 @@ client_run(int fd, const struct client_req *req)
 	return c.code;
 }
 
-int
-control_connect(const char *path)
+/* fd, or -1 when no daemon listens there (no socket, or a stale one) */
+static int
+control_try(const char *path, int *denied)
 {
 	int fd = unix_connect(path);
 
+	if (fd >= 0)
+		return fd;
+	if (errno == EACCES || errno == EPERM)
+		*denied = errno;
+	debug("no daemon at %s (%s)", path, strerror(errno));
+	return -1;
+}
+
+/* The daemon's socket: the one given, else the system-wide one, else (not
+ * root) the user's own.  No daemon: -1, and the caller opens the channel.
+ * A daemon we may not use is an error: the channel is its, not ours. */
+int
+control_connect(const char *given, const char *which)
+{
+	char sys[64], user[96];
+	int fd, denied = 0;
+
+	sprintf(sys, "/var/run/negotiator-%s.sock", which);
+	sprintf(user, "/tmp/negotiator-%s-%lu.sock", which, (unsigned long)geteuid());
+	if (given)
+		fd = control_try(given, &denied);
+	else if ((fd = control_try(sys, &denied)) < 0 && geteuid() != 0)
+		fd = control_try(user, &denied);
+	if (fd < 0 && denied) {
+		error("unable to connect to the daemon at %s: %s", given ? given : sys,
+		      strerror(denied));
+		exit(EXIT_AGENT);
+	}
 	if (fd < 0)
-		debug("no daemon at %s (%s): using the channel directly", path, strerror(errno));
+		debug("no daemon: using the channel directly");
 	return fd;
 }
 

@@ -567,6 +567,7 @@ int
 unix_listen(const char *path, int mode)
 {
 	struct sockaddr_un sa;
+	struct stat st;
 	mode_t old;
 	int fd, saved, rc;
 
@@ -576,7 +577,14 @@ unix_listen(const char *path, int mode)
 	if (fd < 0)
 		return -1;
 	set_cloexec(fd);
-	unlink(path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			errno = EEXIST;   /* never delete what is not a stale socket */
+			return -1;
+		}
+		unlink(path);
+	}
 	old = umask(0177);
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	umask(old);

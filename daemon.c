@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,9 +82,13 @@ daemon_remove_link(struct link *l)
 }
 
 void
-daemon_listen(const char *path, int mode)
+daemon_listen(const char *path, int mode, const char *group)
 {
 	int fd = unix_connect(path);
+	struct group *gr = NULL;
+
+	if (group && !(gr = getgrnam(group)))
+		fatal("unable to use --control-group %s: no such group", group);
 
 	if (fd >= 0) {
 		close(fd);
@@ -91,9 +96,13 @@ daemon_listen(const char *path, int mode)
 	}
 	listen_fd = unix_listen(path, mode);
 	if (listen_fd < 0)
-		fatal("unable to listen on %s: %s", path, strerror(errno));
+		fatal("unable to listen on %s: %s", path,
+		      errno == EEXIST ? "a file that is not a socket is in the way" : strerror(errno));
+	if (gr && chown(path, (uid_t)-1, gr->gr_gid) < 0)
+		fatal("unable to give %s to group %s: %s", path, group, strerror(errno));
 	listen_path = path;
-	logit("listening for local clients on %s (mode %03o)", path, mode);
+	logit("listening for local clients on %s (mode %03o%s%s)", path, mode,
+	      group ? ", group " : "", group ? group : "");
 }
 
 /* ---- call bookkeeping ------------------------------------------------------- */

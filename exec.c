@@ -26,7 +26,11 @@ void
 commands_dir_add(const char *dir)
 {
 	if (ncommands_dirs == (int)(sizeof commands_dirs / sizeof commands_dirs[0]))
-		fatal("too many --commands-dir options (at most %d)", ncommands_dirs);
+	{
+		fprintf(stderr, "%s: too many --commands-dir options (at most %d)\n", progname,
+		        ncommands_dirs);
+		exit(EXIT_USAGE);
+	}
 	commands_dirs[ncommands_dirs++] = dir;
 }
 

@@ -244,7 +244,7 @@ static const struct daemon_hooks guest_hooks = {
 
 /* ---- command line ------------------------------------------------------------------ */
 
-enum { O_VERSION = 256, O_H2G, O_G2H, O_COMMANDS, O_CONTROL, O_MODE };
+enum { O_VERSION = 256, O_H2G, O_G2H, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP };
 
 static const struct opt_spec options[] = {
 	{ "list-commands", 'l', 0 }, { "execute", 'e', 1 }, { "timeout", 't', 1 },
@@ -252,7 +252,7 @@ static const struct opt_spec options[] = {
 	{ "quiet", 'q', 0 }, { "help", 'h', 0 }, { "version", O_VERSION, 0 },
 	{ "host-to-guest", O_H2G, 1 }, { "guest-to-host", O_G2H, 1 },
 	{ "commands-dir", O_COMMANDS, 1 }, { "control-socket", O_CONTROL, 1 },
-	{ "control-mode", O_MODE, 1 }, { NULL, 0, 0 }
+	{ "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 }, { NULL, 0, 0 }
 };
 
 static void
@@ -278,13 +278,15 @@ usage(void)
 	       "                             default %s,\n"
 	       "                             then %s)\n", PORT_G2H, PORT_H2G, USER_COMMANDS_DIR,
 	       BUILTIN_COMMANDS_DIR);
-	printf("      --control-socket=PATH  the daemon's socket for local clients\n"
-	       "                             (default %s)\n"
-	       "      --control-mode=MODE    permissions of that socket (default 0600: owner only)\n"
+	printf("      --control-socket=PATH  the daemon's socket for local clients (default\n"
+	       "                             %s; clients\n"
+	       "                             try /var/run/negotiator-guest.sock, then their own)\n", default_control_path("guest"));
+	printf("      --control-mode=MODE    permissions of that socket (default 0600: owner only)\n"
+	       "      --control-group=GROUP  group of that socket (with --control-mode 0660)\n"
 	       "  -v, --verbose              more messages (twice: trace every frame)\n"
 	       "  -q, --quiet                errors only\n"
 	       "  -h, --help                 show this help\n"
-	       "      --version              show the version\n", default_control_path("guest"));
+	       "      --version              show the version\n");
 	printf("\n"
 	       "Exit status: the remote command's status; 128+N if it died of signal N;\n"
 	       "124 timeout; 125 agent or channel failure; 126 command not executable;\n"
@@ -305,7 +307,7 @@ parse_mode(const char *s)
 }
 
 static int
-run_daemon(const char *control, int mode)
+run_daemon(const char *control, int mode, const char *group)
 {
 	int i;
 
@@ -319,7 +321,7 @@ run_daemon(const char *control, int mode)
 	}
 	ports[0].link.serves = 1;
 	ports[1].link.calls = 1;
-	daemon_listen(control, mode);
+	daemon_listen(control ? control : default_control_path("guest"), mode, group);
 	return daemon_run(&guest_hooks);
 }
 
@@ -352,7 +354,7 @@ main(int argc, char **argv)
 {
 	struct opt_state st;
 	struct client_req req;
-	const char *control = NULL, *command = NULL, *err;
+	const char *control = NULL, *command = NULL, *err, *group = NULL;
 	int key, daemon = 0, list = 0, mode = 0600, fd, rc;
 
 	log_open("negotiator-guest", 0);
@@ -361,8 +363,7 @@ main(int argc, char **argv)
 	req.timeout = 10;
 	ports[0].name = PORT_H2G;
 	ports[1].name = PORT_G2H;
-	if (getenv("NEGOTIATOR_TRACE"))
-		log_level = LOG_LVL_TRACE;
+	trace_from_env();
 	while ((key = opt_next(argc, argv, options, &st)) != 0) {
 		switch (key) {
 		case 'l': list = 1; break;
@@ -378,6 +379,7 @@ main(int argc, char **argv)
 		case O_COMMANDS: commands_dir_add(st.arg); break;
 		case O_CONTROL: control = st.arg; break;
 		case O_MODE: mode = parse_mode(st.arg); break;
+		case O_GROUP: group = st.arg; break;
 		case 't':
 			if (parse_seconds(st.arg, &req.timeout) < 0) {
 				fprintf(stderr, "%s: invalid timeout: %s (try --help)\n", progname, st.arg);
@@ -386,8 +388,6 @@ main(int argc, char **argv)
 			break;
 		}
 	}
-	if (!control)
-		control = default_control_path("guest");
 	if (st.noperands) {
 		fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
 		        st.operands[0]);
@@ -398,7 +398,7 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (daemon)
-		return run_daemon(control, mode);
+		return run_daemon(control, mode, group);
 	req.op = command ? OP_EXEC : OP_LIST;
 	req.target = "";
 	if (command && !(req.argv = shlex_split(command, &err))) {
@@ -410,7 +410,7 @@ main(int argc, char **argv)
 		        progname, req.argv[0]);
 		return EXIT_NOTFOUND;
 	}
-	fd = control_connect(control);
+	fd = control_connect(control, "guest");
 	if (fd < 0) {
 		fd = open_direct(&ports[1], req.timeout);
 		if (fd < 0)

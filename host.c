@@ -357,14 +357,14 @@ static const struct daemon_hooks host_hooks = {
 
 /* ---- command line ------------------------------------------------------------------ */
 
-enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_SCAN };
+enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN };
 
 static const struct opt_spec options[] = {
 	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
 	{ "timeout", 't', 1 }, { "daemon", 'd', 0 }, { "verbose", 'v', 0 },
 	{ "quiet", 'q', 0 }, { "help", 'h', 0 }, { "version", O_VERSION, 0 },
 	{ "channels-dir", O_CHANNELS, 1 }, { "commands-dir", O_COMMANDS, 1 },
-	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 },
+	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
 	{ "scan-interval", O_SCAN, 1 }, { NULL, 0, 0 }
 };
 
@@ -391,13 +391,15 @@ usage(void)
 	       "                           default %s,\n"
 	       "                           then %s)\n", CHANNELS_DIR, USER_COMMANDS_DIR,
 	       BUILTIN_COMMANDS_DIR);
-	printf("      --control-socket=PATH  the daemon's socket for local clients\n"
-	       "                           (default %s)\n"
-	       "      --control-mode=MODE  permissions of that socket (default 0600: owner only)\n"
+	printf("      --control-socket=PATH  the daemon's socket for local clients (default\n"
+	       "                           %s; clients\n"
+	       "                           try /var/run/negotiator-host.sock, then their own)\n", default_control_path("host"));
+	printf("      --control-mode=MODE  permissions of that socket (default 0600: owner only)\n"
+	       "      --control-group=GROUP  group of that socket (with --control-mode 0660)\n"
 	       "      --scan-interval=SECONDS  rescan the channel directory this often (default 10)\n"
 	       "  -h, --help               show this help\n"
 	       "      --version            show the version\n"
-	       "\n", default_control_path("host"));
+	       "\n");
 	printf("Exit status: the remote command's status; 128+N if it died of signal N;\n"
 	       "124 timeout; 125 agent or channel failure; 126 command not executable;\n"
 	       "127 command not found; 2 usage error.\n");
@@ -417,11 +419,11 @@ parse_mode(const char *s)
 }
 
 static int
-run_daemon(const char *control, int mode)
+run_daemon(const char *control, int mode, const char *group)
 {
 	log_open("negotiator-host", 1);
 	commands_dir_defaults();
-	daemon_listen(control, mode);
+	daemon_listen(control ? control : default_control_path("host"), mode, group);
 	logit("watching %s for guests", channels_dir);
 	next_scan = now_ms();
 	return daemon_run(&host_hooks);
@@ -478,7 +480,7 @@ main(int argc, char **argv)
 {
 	struct opt_state st;
 	struct client_req req;
-	const char *control = NULL, *command = NULL, *err;
+	const char *control = NULL, *command = NULL, *err, *group = NULL;
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc;
 	long scan;
 
@@ -486,8 +488,7 @@ main(int argc, char **argv)
 	memset(&st, 0, sizeof st);
 	memset(&req, 0, sizeof req);
 	req.timeout = 10;
-	if (getenv("NEGOTIATOR_TRACE"))
-		log_level = LOG_LVL_TRACE;
+	trace_from_env();
 	while ((key = opt_next(argc, argv, options, &st)) != 0) {
 		switch (key) {
 		case 'g': list_guests = 1; break;
@@ -503,6 +504,7 @@ main(int argc, char **argv)
 		case O_COMMANDS: commands_dir_add(st.arg); break;
 		case O_CONTROL: control = st.arg; break;
 		case O_MODE: mode = parse_mode(st.arg); break;
+		case O_GROUP: group = st.arg; break;
 		case 't':
 			if (parse_seconds(st.arg, &req.timeout) < 0) {
 				fprintf(stderr, "%s: invalid timeout: %s (try --help)\n", progname, st.arg);
@@ -518,8 +520,6 @@ main(int argc, char **argv)
 			break;
 		}
 	}
-	if (!control)
-		control = default_control_path("host");
 	if (daemon + list_guests + list_commands + (command != NULL) != 1) {
 		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e (try --help)\n", progname);
 		return EXIT_USAGE;
@@ -531,8 +531,8 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		if (daemon)
-			return run_daemon(control, mode);
-		fd = control_connect(control);
+			return run_daemon(control, mode, group);
+		fd = control_connect(control, "host");
 		if (fd < 0)
 			return list_guests_direct();
 		req.op = OP_GUESTS;
@@ -559,7 +559,7 @@ main(int argc, char **argv)
 		        progname, req.argv[0]);
 		return EXIT_NOTFOUND;
 	}
-	fd = control_connect(control);
+	fd = control_connect(control, "host");
 	if (fd < 0) {
 		fd = connect_guest(req.target);
 		if (fd < 0)

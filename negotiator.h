@@ -184,6 +184,7 @@ int netstring_put(struct buf *b, const void *p, size_t n);
 int netstring_get(const unsigned char **pp, const unsigned char *end,
                   const unsigned char **s, size_t *n);
 void trace_frame(const char *dir, const char *who, const unsigned char *p, size_t n);
+void trace_from_env(void);                   /* NEGOTIATOR_TRACE=1 */
 
 /* ---- session layer (link.c) --------------------------------------------- */
 enum link_kind { LINK_CHANNEL, LINK_CONTROL, LINK_CLIENT };
@@ -266,7 +267,7 @@ struct daemon_hooks {
 extern struct link *links;
 void daemon_add_link(struct link *l);
 void daemon_remove_link(struct link *l);     /* fails its calls, closes it */
-void daemon_listen(const char *path, int mode);
+void daemon_listen(const char *path, int mode, const char *group);
 int daemon_run(const struct daemon_hooks *h);
 void daemon_link_lost(struct link *l, const char *why);
 
@@ -281,7 +282,7 @@ struct client_req {
 	int eof_means_wait;          /* virtio port: EOF = host not there yet */
 };
 int client_run(int fd, const struct client_req *req);
-int control_connect(const char *path);      /* -1 when no daemon listens */
+int control_connect(const char *given, const char *which);  /* -1: no daemon */
 const char *default_control_path(const char *which);
 
 #endif

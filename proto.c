@@ -9,6 +9,7 @@
 #include "negotiator.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_SYNC_PAYLOAD 64   /* hello and sync frames are short */
@@ -338,6 +339,15 @@ netstring_get(const unsigned char **pp, const unsigned char *end,
 	*n = len;
 	*pp = p + len + 1;
 	return 0;
+}
+
+void
+trace_from_env(void)
+{
+	const char *t = getenv("NEGOTIATOR_TRACE");
+
+	if (t && *t && strcmp(t, "0") != 0)
+		log_level = LOG_LVL_TRACE;
 }
 
 /* git's GIT_TRACE_PACKET, for us: NEGOTIATOR_TRACE=1 or -vv shows frames */

@@ -234,6 +234,15 @@ kill $slow 2>/dev/null; wait $slow 2>/dev/null
 [ -s "$T/slow.child" ] && check "client killed: its remote command is cancelled" \
 	wait_until dead "$(cat "$T/slow.child")"
 
+rm -f "$T/int" "$T/int.child"
+$HOST vm1 -e "sleeper $T/int" > /dev/null 2>"$T/err" &
+c=$!
+wait_until test -s "$T/int.child"
+kill -INT $c
+wait $c; rc=$?
+check "client interrupted by SIGINT: exit 130" test "$rc" = 130
+check "... and the remote command is cancelled" wait_until dead "$(cat "$T/int.child")"
+
 # ---- untrusted input on the control socket ------------------------------------------------------
 printf 'garbage that is not a frame\n' | "$B/tests/poke" "$T/host.sock" 3 > /dev/null; rc=$?
 check "garbage on the control socket: connection dropped" test "$rc" = 0
@@ -340,6 +349,21 @@ check "--list-guests without a daemon" same "$T/out" "$T/want"
 start_host
 ls -l "$T/host.sock" > "$T/out"
 check "control socket is owner-only" has "$T/out" "^srw------- "
+
+echo "precious" > "$T/not-a-socket"
+$B/negotiator-host -d --channels-dir "$T/ch" --control-socket "$T/not-a-socket" 2>"$T/err"; rc=$?
+check "daemon refuses to replace a file that is not a socket" \
+	test "$rc" = 125 -a "$(cat "$T/not-a-socket")" = precious
+$B/negotiator-host -d --channels-dir "$T/ch" --control-socket "$T/host.sock" 2>"$T/err"; rc=$?
+check "a second daemon on the same socket refuses to start" test "$rc" = 125
+check "... saying another daemon runs there" has "$T/err" "another daemon"
+$B/negotiator-host -d --channels-dir "$T/ch" --control-socket "$T/grp.sock" \
+	--control-mode 0660 --control-group "$(id -gn)" 2>"$T/err" &
+c=$!
+wait_until test -S "$T/grp.sock"
+ls -l "$T/grp.sock" > "$T/out"
+check "--control-mode 0660 --control-group" has "$T/out" "^srw-rw---- .* $(id -gn) "
+kill $c; wait $c
 
 # ---- command line ------------------------------------------------------------------------------
 $HOST > /dev/null 2>&1; rc=$?
