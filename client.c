@@ -169,9 +169,12 @@ drain_sink(struct client *c, struct sink *s)
 	if (n > 0)
 		c->delivered += (unsigned long)n;
 	else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-		/* nobody reads our output (closed pipe): discard, like cat would die */
-		c->delivered += buf_len(&s->q);
+		/* nobody reads our output (`| head`): stop the call, as SIGPIPE
+		 * would stop a local command */
 		buf_clear(&s->q);
+		if (c->sent && !c->done)
+			link_sendf(&c->link, "cancel %lu", CALL_ID);
+		finish(c, 128 + SIGPIPE, NULL);
 		return -1;
 	}
 	return 0;

@@ -13,6 +13,7 @@
  */
 #include "negotiator.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -957,6 +958,18 @@ shutdown_all(void)
 		unlink(listen_path);
 }
 
+/* Hundreds of guests need more descriptors than the usual soft limit. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int
 daemon_run(const struct daemon_hooks *h)
 {
@@ -966,6 +979,7 @@ daemon_run(const struct daemon_hooks *h)
 
 	hooks = h;
 	memset(&s, 0, sizeof s);
+	raise_fd_limit();
 	sig_setup(sigs);
 	while (!stopping) {
 		mtime_t now = now_ms(), deadline = h->tick(now);

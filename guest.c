@@ -131,12 +131,22 @@ open_port(struct port *p)
 	if (fd < 0)
 		return -1;
 	set_cloexec(fd);
-	/* SIGIO tells us when the host connects */
-	if (fcntl(fd, F_SETOWN, getpid()) < 0 ||
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC) < 0)
+	if (fcntl(fd, F_SETOWN, getpid()) < 0)
 		debug("%s: no SIGIO (%s): polling every %d s", p->path, strerror(errno),
 		      PROBE_INTERVAL / 1000);
 	return fd;
+}
+
+/* SIGIO tells us when the host connects.  Only wanted while waiting for
+ * it: with a host there, a signal per arriving chunk is pure overhead. */
+static void
+want_sigio(struct port *p, int on)
+{
+	int fl;
+
+	if (p->is_unix || (fl = fcntl(p->link.fd, F_GETFL)) < 0)
+		return;
+	fcntl(p->link.fd, F_SETFL, on ? fl | O_ASYNC : fl & ~O_ASYNC);
 }
 
 static void
@@ -173,6 +183,7 @@ probe_port(struct port *p, mtime_t now)
 		return;
 	}
 	debug("%s: host connected", p->link.name);
+	want_sigio(p, 0);
 	link_attach(&p->link, p->link.fd);
 	if (n > 0)
 		buf_append(&p->link.in, tmp, (size_t)n);
@@ -211,6 +222,7 @@ guest_lost(struct link *l)
 		return;
 	}
 	/* EOF on a virtio port means "no host": keep it, wait for SIGIO */
+	want_sigio(p, 1);
 	l->paused = 1;
 	l->retry_at = now_ms() + PROBE_INTERVAL;
 }

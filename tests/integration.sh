@@ -59,6 +59,7 @@ for d in "$T/gc" "$T/hc"; do
 	cmd "$d/blob" 'exec cat "$1"'
 	cmd "$d/slowline" 'echo first; sleep 3; echo second'
 	cmd "$d/whoami-guest" 'echo "guest=$NEGOTIATOR_GUEST"'
+	cmd "$d/endless" 'echo $$ > "$1"; while :; do echo y; done'
 	printf '#!/bin/sh\necho never\n' > "$d/noexec"
 	chmod 644 "$d/noexec"
 done
@@ -114,11 +115,12 @@ check "daemons come up and connect" wait_until ready
 $HOST -g > "$T/out" 2>&1
 check "--list-guests shows the guest" test "$(cat "$T/out")" = "vm1"
 $HOST vm1 --list-commands > "$T/out" 2>&1
-printf '%s\n' blob cat echo-args exit3 killself onlybuiltin shadowed sleeper slowline \
-	split whoami-guest > "$T/want"
+printf '%s\n' blob cat echo-args endless exit3 killself onlybuiltin shadowed sleeper \
+	slowline split whoami-guest > "$T/want"
 check "--list-commands: sorted, executables only, built-ins merged" same "$T/out" "$T/want"
 $GUEST -l > "$T/out" 2>&1
-printf '%s\n' blob cat echo-args exit3 killself sleeper slowline split whoami-guest > "$T/want"
+printf '%s\n' blob cat echo-args endless exit3 killself sleeper slowline split whoami-guest \
+	> "$T/want"
 check "guest --list-commands lists the host's commands" same "$T/out" "$T/want"
 
 # ---- running commands, both directions ------------------------------------------------
@@ -204,6 +206,11 @@ c=$!
 check "output streams in real time" wait_until has "$T/out" first
 check "... while the remote command is still running" alive $c
 wait $c
+
+rm -f "$T/endless"
+( $HOST -t 30 vm1 -e "endless $T/endless" 2>/dev/null; echo $? > "$T/endless.rc" ) | head -n 3 > "$T/out"
+check "output into a closed pipe: the client stops with 141 (SIGPIPE)" test "$(cat "$T/endless.rc")" = 141
+check "... and the endless remote command is cancelled" wait_until dead "$(cat "$T/endless")"
 
 # ---- concurrency ----------------------------------------------------------------------------
 conc() { # PREFIX CLIENT...
