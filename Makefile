@@ -21,7 +21,7 @@ SHELL    = /bin/sh
 DEFS = -DBUILTIN_COMMANDS_DIR=\"$(BUILTINDIR)\"
 ALL_CFLAGS = $(CPPFLAGS) $(DEFS) $(CFLAGS)
 
-COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o
+COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o
 HOST_OBJS   = host.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o $(COMMON_OBJS)
 TEST_PROGS  = tests/unit tests/standin tests/poke
@@ -37,7 +37,7 @@ negotiator-guest: $(GUEST_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o host.o guest.o: negotiator.h compat/compat.h
+common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o: negotiator.h compat/compat.h
 
 tests/unit: tests/unit.c common.o proto.o shlex.o opts.o negotiator.h
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c common.o proto.o shlex.o opts.o $(LDLIBS)

@@ -299,23 +299,7 @@ usage(void)
 	       "  -q, --quiet                errors only\n"
 	       "  -h, --help                 show this help\n"
 	       "      --version              show the version\n");
-	printf("\n"
-	       "Exit status: the remote command's status; 128+N if it died of signal N;\n"
-	       "124 timeout; 125 agent or channel failure; 126 command not executable;\n"
-	       "127 command not found; 2 usage error.\n");
-}
-
-static int
-parse_mode(const char *s)
-{
-	char *end;
-	long m = strtol(s, &end, 8);
-
-	if (!*s || *end || m < 0 || m > 0777) {
-		fprintf(stderr, "%s: invalid --control-mode %s (octal, like 0660)\n", progname, s);
-		exit(EXIT_USAGE);
-	}
-	return (int)m;
+	cli_exit_codes();
 }
 
 static int
@@ -366,7 +350,7 @@ main(int argc, char **argv)
 {
 	struct opt_state st;
 	struct client_req req;
-	const char *control = NULL, *command = NULL, *err, *group = NULL;
+	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list = 0, mode = 0600, fd, rc;
 
 	log_open("negotiator-guest", 0);
@@ -390,14 +374,9 @@ main(int argc, char **argv)
 		                       PROTOCOL_VERSION); return 0;
 		case O_COMMANDS: commands_dir_add(st.arg); break;
 		case O_CONTROL: control = st.arg; break;
-		case O_MODE: mode = parse_mode(st.arg); break;
+		case O_MODE: mode = cli_mode(st.arg); break;
 		case O_GROUP: group = st.arg; break;
-		case 't':
-			if (parse_seconds(st.arg, &req.timeout) < 0) {
-				fprintf(stderr, "%s: invalid timeout: %s (try --help)\n", progname, st.arg);
-				return EXIT_USAGE;
-			}
-			break;
+		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
 		}
 	}
 	if (st.noperands) {
@@ -413,15 +392,8 @@ main(int argc, char **argv)
 		return run_daemon(control, mode, group);
 	req.op = command ? OP_EXEC : OP_LIST;
 	req.target = "";
-	if (command && !(req.argv = shlex_split(command, &err))) {
-		fprintf(stderr, "%s: invalid command: %s\n", progname, err);
-		return EXIT_USAGE;
-	}
-	if (command && !valid_command_name(req.argv[0], strlen(req.argv[0]))) {
-		fprintf(stderr, "%s: invalid command name: %s (allowed: A-Z a-z 0-9 . _ + -)\n",
-		        progname, req.argv[0]);
-		return EXIT_NOTFOUND;
-	}
+	if (command)
+		req.argv = cli_command(command);
 	fd = control_connect(control, "guest");
 	if (fd < 0) {
 		fd = open_direct(&ports[1], req.timeout);

@@ -398,24 +398,8 @@ usage(void)
 	       "      --control-group=GROUP  group of that socket (with --control-mode 0660)\n"
 	       "      --scan-interval=SECONDS  rescan the channel directory this often (default 10)\n"
 	       "  -h, --help               show this help\n"
-	       "      --version            show the version\n"
-	       "\n");
-	printf("Exit status: the remote command's status; 128+N if it died of signal N;\n"
-	       "124 timeout; 125 agent or channel failure; 126 command not executable;\n"
-	       "127 command not found; 2 usage error.\n");
-}
-
-static int
-parse_mode(const char *s)
-{
-	char *end;
-	long m = strtol(s, &end, 8);
-
-	if (!*s || *end || m < 0 || m > 0777) {
-		fprintf(stderr, "%s: invalid --control-mode %s (octal, like 0660)\n", progname, s);
-		exit(EXIT_USAGE);
-	}
-	return (int)m;
+	       "      --version            show the version\n");
+	cli_exit_codes();
 }
 
 static int
@@ -480,7 +464,7 @@ main(int argc, char **argv)
 {
 	struct opt_state st;
 	struct client_req req;
-	const char *control = NULL, *command = NULL, *err, *group = NULL;
+	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc;
 	long scan;
 
@@ -503,20 +487,12 @@ main(int argc, char **argv)
 		case O_CHANNELS: channels_dir = st.arg; break;
 		case O_COMMANDS: commands_dir_add(st.arg); break;
 		case O_CONTROL: control = st.arg; break;
-		case O_MODE: mode = parse_mode(st.arg); break;
+		case O_MODE: mode = cli_mode(st.arg); break;
 		case O_GROUP: group = st.arg; break;
-		case 't':
-			if (parse_seconds(st.arg, &req.timeout) < 0) {
-				fprintf(stderr, "%s: invalid timeout: %s (try --help)\n", progname, st.arg);
-				return EXIT_USAGE;
-			}
-			break;
+		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
 		case O_SCAN:
-			if (parse_seconds(st.arg, &scan) < 0 || scan == 0) {
-				fprintf(stderr, "%s: invalid scan interval: %s\n", progname, st.arg);
-				return EXIT_USAGE;
-			}
-			scan_interval = scan * 1000;
+			scan = cli_seconds("scan interval", st.arg);
+			scan_interval = (scan ? scan : 1) * 1000;
 			break;
 		}
 	}
@@ -550,15 +526,8 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	req.op = command ? OP_EXEC : OP_LIST;
-	if (command && !(req.argv = shlex_split(command, &err))) {
-		fprintf(stderr, "%s: invalid command: %s\n", progname, err);
-		return EXIT_USAGE;
-	}
-	if (command && !valid_command_name(req.argv[0], strlen(req.argv[0]))) {
-		fprintf(stderr, "%s: invalid command name: %s (allowed: A-Z a-z 0-9 . _ + -)\n",
-		        progname, req.argv[0]);
-		return EXIT_NOTFOUND;
-	}
+	if (command)
+		req.argv = cli_command(command);
 	fd = control_connect(control, "host");
 	if (fd < 0) {
 		fd = connect_guest(req.target);

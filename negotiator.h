@@ -155,6 +155,12 @@ struct opt_state {
  * exits with a usage error on a bad option */
 int opt_next(int argc, char **argv, const struct opt_spec *specs, struct opt_state *st);
 
+/* shared command-line checks (cli.c); they exit on bad input */
+int cli_mode(const char *s);
+long cli_seconds(const char *what, const char *s);
+char **cli_command(const char *command);
+void cli_exit_codes(void);
+
 /* ---- protocol (proto.c) ------------------------------------------------- */
 enum msg_type {
 	M_NONE = 0, M_HELLO, M_SYNC, M_PING, M_PONG, M_EXEC, M_LIST, M_GUESTS,

@@ -1,0 +1,64 @@
+/*
+ * cli.c: command-line pieces both programs share: checking option values
+ * and the -e command, and the exit-status part of --help.  Bad input ends
+ * the program here with one line on stderr and the agreed exit code.
+ */
+#include "negotiator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+usage_fail(const char *what, const char *value)
+{
+	fprintf(stderr, "%s: invalid %s: %s (try --help)\n", progname, what, value);
+	exit(EXIT_USAGE);
+}
+
+int
+cli_mode(const char *s)
+{
+	char *end;
+	long m = strtol(s, &end, 8);
+
+	if (!*s || *end || m < 0 || m > 0777)
+		usage_fail("--control-mode (octal, like 0660)", s);
+	return (int)m;
+}
+
+long
+cli_seconds(const char *what, const char *s)
+{
+	long v;
+
+	if (parse_seconds(s, &v) < 0)
+		usage_fail(what, s);
+	return v;
+}
+
+/* The -e COMMAND: split like shlex, and a valid command name first. */
+char **
+cli_command(const char *command)
+{
+	const char *err;
+	char **argv = shlex_split(command, &err);
+
+	if (!argv)
+		usage_fail("command", err);
+	if (!valid_command_name(argv[0], strlen(argv[0]))) {
+		fprintf(stderr, "%s: invalid command name: %s (allowed: A-Z a-z 0-9 . _ + -, "
+		        "not starting with . or -)\n", progname, argv[0]);
+		exit(EXIT_NOTFOUND);
+	}
+	return argv;
+}
+
+void
+cli_exit_codes(void)
+{
+	printf("\n"
+	       "Exit status: the remote command's status; 128+N if it died of signal N;\n"
+	       "124 timeout; 125 agent or channel failure; 126 command not executable;\n"
+	       "127 command not found; 2 usage error.\n");
+}
