@@ -1,7 +1,8 @@
 # negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`.
 # Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX and DESTDIR.
-# Give `make` and `make install` the same PREFIX: it is built into the
-# binaries as the place of the built-in commands.
+# The built-in commands' directory (from PREFIX) is compiled in through the
+# generated paths.h, rebuilt whenever it changes: `make install PREFIX=/usr`
+# after a plain `make` rebuilds what it must.
 
 PREFIX     = /usr/local
 BINDIR     = $(PREFIX)/bin
@@ -18,8 +19,7 @@ LDFLAGS  =
 LDLIBS   = -lrt
 SHELL    = /bin/sh
 
-DEFS = -DBUILTIN_COMMANDS_DIR=\"$(BUILTINDIR)\"
-ALL_CFLAGS = $(CPPFLAGS) $(DEFS) $(CFLAGS)
+ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 
 COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o
 HOST_OBJS   = host.o $(COMMON_OBJS)
@@ -37,9 +37,15 @@ negotiator-guest: $(GUEST_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o: negotiator.h compat/compat.h
+common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o: negotiator.h compat/compat.h paths.h
 
-tests/unit: tests/unit.c common.o proto.o shlex.o opts.o negotiator.h
+paths.h: FORCE
+	@echo '#define BUILTIN_COMMANDS_DIR "$(BUILTINDIR)"' > paths.h.new; \
+	if cmp -s paths.h.new paths.h; then rm -f paths.h.new; else mv paths.h.new paths.h; fi
+
+FORCE:
+
+tests/unit: tests/unit.c common.o proto.o shlex.o opts.o negotiator.h paths.h
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c common.o proto.o shlex.o opts.o $(LDLIBS)
 
 tests/standin: tests/standin.c
@@ -72,6 +78,6 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man8/negotiator-host.8 $(DESTDIR)$(MANDIR)/man8/negotiator-guest.8
 
 clean:
-	rm -f *.o negotiator-host negotiator-guest $(TEST_PROGS)
+	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS)
 
-.PHONY: all check demo install uninstall clean
+.PHONY: all check demo install uninstall clean FORCE

@@ -375,14 +375,16 @@ client_run(int fd, const struct client_req *req)
 
 /* fd, or -1 when no daemon listens there (no socket, or a stale one) */
 static int
-control_try(const char *path, int *denied)
+control_try(const char *path, int *denied, const char **where)
 {
 	int fd = unix_connect(path);
 
 	if (fd >= 0)
 		return fd;
-	if (errno == EACCES || errno == EPERM)
+	if ((errno == EACCES || errno == EPERM) && !*denied) {
 		*denied = errno;
+		*where = path;
+	}
 	debug("no daemon at %s (%s)", path, strerror(errno));
 	return -1;
 }
@@ -394,17 +396,17 @@ int
 control_connect(const char *given, const char *which)
 {
 	char sys[64], user[96];
+	const char *where = NULL;
 	int fd, denied = 0;
 
 	sprintf(sys, "/var/run/negotiator-%s.sock", which);
 	sprintf(user, "/tmp/negotiator-%s-%lu.sock", which, (unsigned long)geteuid());
 	if (given)
-		fd = control_try(given, &denied);
-	else if ((fd = control_try(sys, &denied)) < 0 && geteuid() != 0)
-		fd = control_try(user, &denied);
+		fd = control_try(given, &denied, &where);
+	else if ((fd = control_try(sys, &denied, &where)) < 0 && geteuid() != 0)
+		fd = control_try(user, &denied, &where);
 	if (fd < 0 && denied) {
-		error("unable to connect to the daemon at %s: %s", given ? given : sys,
-		      strerror(denied));
+		error("unable to connect to the daemon at %s: %s", where, strerror(denied));
 		exit(EXIT_AGENT);
 	}
 	if (fd < 0)
