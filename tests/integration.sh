@@ -9,6 +9,7 @@
 # "N passed, N failed".  Needs only /bin/sh and coreutils-level tools.
 #
 # Usage: sh tests/integration.sh [BUILD_DIR]   (default: the current dir)
+# WRAP="valgrind -q --log-file=/tmp/vg.%p" runs the daemons under a wrapper.
 
 B=$(cd "${1:-.}" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/negotiator-test.XXXXXX") || exit 1
@@ -91,13 +92,13 @@ start_standin() { # NAME GUESTDIR [OPTIONS]
 	wait_until test -s "$T/standin-$n.pid"
 }
 start_host() {
-	$HOST -d -v --scan-interval 1 --commands-dir "$T/hc" 2>>"$T/host.log" &
+	$WRAP $HOST -d -v --scan-interval 1 --commands-dir "$T/hc" 2>>"$T/host.log" &
 	HOSTPID=$!
 	PIDS="$PIDS $HOSTPID"
 	wait_until test -S "$T/host.sock"
 }
 start_guest() {
-	$GUEST -d -v --commands-dir "$T/gc" --commands-dir "$T/gc2" \
+	$WRAP $GUEST -d -v --commands-dir "$T/gc" --commands-dir "$T/gc2" \
 		--host-to-guest "unix:$T/g1/negotiator-host-to-guest.0" \
 		--guest-to-host "unix:$T/g1/negotiator-guest-to-host.0" 2>>"$T/guest.log" &
 	GUESTPID=$!
@@ -173,8 +174,9 @@ fi
 rm -f "$T/sl" "$T/sl.child"
 $GUEST -t 1 -e "sleeper $T/sl" > /dev/null 2>&1; rc=$?
 check "timeout from the guest: exit 124" test "$rc" = 124
-[ -s "$T/sl.child" ] && check "timeout from the guest: host process group killed" \
-	wait_until dead "$(cat "$T/sl.child")"
+check "timeout from the guest: the host command had started" test -s "$T/sl.child"
+check "timeout from the guest: host process group killed" \
+	wait_until dead "$(cat "$T/sl.child" 2>/dev/null || echo 1)"
 
 # ---- streams ------------------------------------------------------------------------------
 printf 'line one\nline two' | $HOST vm1 -e cat > "$T/out" 2>&1
@@ -236,10 +238,11 @@ check "20 concurrent calls guest->host all succeed" conc cg $GUEST
 # one slow call must not stall the others
 $HOST vm1 -e "sleeper $T/slow" -t 30 > /dev/null 2>&1 &
 slow=$!
+wait_until test -s "$T/slow.child"
 check "a fast call completes while a slow one runs" wait_until $HOST vm1 -e echo-args
 kill $slow 2>/dev/null; wait $slow 2>/dev/null
-[ -s "$T/slow.child" ] && check "client killed: its remote command is cancelled" \
-	wait_until dead "$(cat "$T/slow.child")"
+check "client killed: its remote command is cancelled" \
+	wait_until dead "$(cat "$T/slow.child" 2>/dev/null || echo 1)"
 
 rm -f "$T/int" "$T/int.child"
 $HOST vm1 -e "sleeper $T/int" > /dev/null 2>"$T/err" &
