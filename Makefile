@@ -57,6 +57,12 @@ tests/poke: tests/poke.c
 check: all $(TEST_PROGS)
 	sh tests/check.sh
 
+# A real QEMU guest built from Debian packages (see tests/vm/build.sh for
+# what it needs installed); cached in tests/vm/cache.
+vm-check: all tests/poke
+	sh tests/vm/build.sh
+	sh tests/vm/check.sh
+
 demo: all tests/standin
 	sh tests/demo.sh
 
@@ -80,4 +86,4 @@ uninstall:
 clean:
 	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS)
 
-.PHONY: all check demo install uninstall clean FORCE
+.PHONY: all check vm-check demo install uninstall clean FORCE
