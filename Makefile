@@ -63,6 +63,14 @@ vm-check: all tests/poke
 	sh tests/vm/build.sh
 	sh tests/vm/check.sh
 
+# negotiator against qemu-ga in the same guest; prints and writes a table
+bench: all tests/poke tests/qga
+	sh tests/vm/build.sh
+	sh tests/vm/bench.sh
+
+tests/qga: tests/qga.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/qga.c $(LDLIBS)
+
 demo: all tests/standin
 	sh tests/demo.sh
 
@@ -84,6 +92,6 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man8/negotiator-host.8 $(DESTDIR)$(MANDIR)/man8/negotiator-guest.8
 
 clean:
-	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS)
+	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga
 
-.PHONY: all check vm-check demo install uninstall clean FORCE
+.PHONY: all check vm-check bench demo install uninstall clean FORCE

@@ -279,6 +279,10 @@ client_run(int fd, const struct client_req *req)
 	sink_init(&c.err, 2);
 	sig_setup(sigs);
 	link_init(&c.link, LINK_CLIENT, fd, req->direct ? "channel" : "daemon");
+	/* a daemon's control socket starts clean: no need to wait for its sync
+	 * before asking (saves a round trip); a channel must sync first */
+	if (!req->direct)
+		send_request(&c);
 	if (req->timeout > 0)
 		deadline = now_ms() + (mtime_t)req->timeout * 1000UL;
 

@@ -128,30 +128,61 @@ commands_list(struct buf *out)
 	free(names);
 }
 
-/* In the child: never returns.  Reports exec failure's errno on errfd. */
-static void
-child_exec(const char *path, char **argv, const char *guest, int fds[3], int errfd)
+/* The environment a command gets: ours, with NEGOTIATOR_GUEST set to the
+ * guest that asked (host side) or removed (guest side).  Built before the
+ * fork: the child of vfork() must not allocate. */
+static char **
+command_env(const char *guest)
 {
-	int e, i;
+	char **env, **e;
+	size_t n = 0;
+
+	for (e = environ; *e; e++)
+		n++;
+	env = xcalloc(n + 2, sizeof(char *));
+	n = 0;
+	for (e = environ; *e; e++)
+		if (strncmp(*e, "NEGOTIATOR_GUEST=", 17) != 0)
+			env[n++] = *e;
+	if (guest) {
+		env[n] = xmalloc(strlen(guest) + 18);
+		sprintf(env[n++], "NEGOTIATOR_GUEST=%s", guest);
+	}
+	return env;
+}
+
+static void
+free_env(char **env, const char *guest)
+{
+	size_t n = 0;
+
+	if (guest) {
+		while (env[n])
+			n++;
+		free(env[n - 1]);
+	}
+	free(env);
+}
+
+/* errno of a failed execve, written by the vfork child into our memory */
+static volatile int exec_errno;
+
+/* In the child: never returns.  Only async-signal-safe calls: with vfork
+ * the child borrows our memory until it execs. */
+static void
+child_exec(const char *path, char **argv, char **env, int fds[3])
+{
+	int i;
 
 	setpgid(0, 0);
 	sig_default_all();
 	for (i = 0; i < 3; i++)
-		if (dup2(fds[i], i) < 0)
-			goto fail;
-	for (i = 0; i < 3; i++)
-		if (fds[i] > 2)
-			close(fds[i]);
-	if (guest)
-		setenv("NEGOTIATOR_GUEST", guest, 1);
-	else
-		unsetenv("NEGOTIATOR_GUEST");
-	execve(path, argv, environ);
-fail:
-	e = errno;
-	if (write(errfd, &e, sizeof e) < 0) {
-		/* nothing left to tell anyone */
-	}
+		if (dup2(fds[i], i) < 0) {
+			exec_errno = errno;
+			_exit(EXIT_NOEXEC);
+		}
+	execve(path, argv, env);
+	exec_errno = errno ? errno : ENOEXEC;
 	_exit(EXIT_NOEXEC);
 }
 
@@ -176,39 +207,53 @@ open_pipe(int p[2])
 	return 0;
 }
 
+/* vfork(): no page tables copied, which matters in a small or emulated
+ * guest (fork of even a tiny daemon costs milliseconds under TCG).  All
+ * signals are blocked around it so no handler runs in the child. */
+static pid_t
+spawn(const char *path, char **argv, char **env, int fds[3])
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	exec_errno = 0;
+#ifdef NO_VFORK
+	pid = fork();
+#else
+	pid = vfork();
+#endif
+	if (pid == 0)
+		child_exec(path, argv, env, fds);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
 /* The child's ends stay blocking (commands expect that); ours do not. */
 int
 child_spawn(struct child *c, const char *path, char **argv, const char *guest,
             char *why, size_t whylen)
 {
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	int report[2] = { -1, -1 }, fds[3], e = 0;
-	ssize_t n;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, fds[3];
+	char **env;
 	pid_t pid;
 
-	if (open_pipe(in) < 0 || open_pipe(out) < 0 || open_pipe(err) < 0 ||
-	    open_pipe(report) < 0) {
+	if (open_pipe(in) < 0 || open_pipe(out) < 0 || open_pipe(err) < 0) {
 		snprintf(why, whylen, "unable to create pipes: %s", strerror(errno));
 		goto fail;
 	}
 	fds[0] = in[0];
 	fds[1] = out[1];
 	fds[2] = err[1];
-	pid = fork();
+	env = command_env(guest);
+	pid = spawn(path, argv, env, fds);
+	free_env(env, guest);
 	if (pid < 0) {
 		snprintf(why, whylen, "unable to fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0)
-		child_exec(path, argv, guest, fds, report[1]);
 	setpgid(pid, pid);   /* also here: no race with a quick kill */
-	close(report[1]);
-	report[1] = -1;
-	/* closes on exec: EOF means the command is running; short and bounded */
-	do
-		n = read(report[0], &e, sizeof e);
-	while (n < 0 && errno == EINTR);
-	close(report[0]);
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
@@ -221,16 +266,15 @@ child_spawn(struct child *c, const char *path, char **argv, const char *guest,
 	set_nonblock(c->in);
 	set_nonblock(c->out);
 	set_nonblock(c->err);
-	if (n == (ssize_t)sizeof e) {
-		snprintf(why, whylen, "unable to execute %s: %s", argv[0], strerror(e));
-		return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
+	if (exec_errno) {
+		snprintf(why, whylen, "unable to execute %s: %s", argv[0], strerror(exec_errno));
+		return exec_errno == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
 	}
 	return 0;
 fail:
 	close_pair(in);
 	close_pair(out);
 	close_pair(err);
-	close_pair(report);
 	return EXIT_AGENT;
 }
 

@@ -83,6 +83,7 @@ cp "$NG" "$R/bin/negotiator-guest"
 cp "$HERE"/guest-commands/* "$R/cmds/"
 chmod 755 "$R"/cmds/*
 cp "$TOP"/scripts/commands/* "$R/cmds/"
+ln -s /bin/busybox "$R/cmds/true"
 printf "#!/bin/sh\necho never\n" > "$R/cmds/noexec"
 chmod 644 "$R/cmds/noexec"
 # qemu-ga with the shared libraries it needs (taken from this machine)

@@ -22,7 +22,7 @@ vm_accel() {
 
 vm_start() {
 	name=$1
-	ports="negotiator-host-to-guest.0 negotiator-guest-to-host.0 org.qemu.guest_agent.0"
+	ports="negotiator-host-to-guest.0 negotiator-guest-to-host.0 org.qemu.guest_agent.0 bench.raw.0"
 	[ "$2" = "--no-negotiator" ] && ports="org.qemu.guest_agent.0"
 	set -- -accel "$VM_ACCEL_USED" -m 256 -smp 1 -display none -monitor none -no-reboot \
 		-serial "file:$VM_DIR/$name.console" -daemonize -pidfile "$VM_DIR/$name.qemu.pid" \
