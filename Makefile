@@ -64,9 +64,12 @@ vm-check: all tests/poke
 	sh tests/vm/check.sh
 
 # negotiator against qemu-ga in the same guest; prints and writes a table
-bench: all tests/poke tests/qga
+bench: all tests/poke tests/qga tests/negbench
 	sh tests/vm/build.sh
 	sh tests/vm/bench.sh
+
+tests/negbench: tests/negbench.c common.o proto.o link.o negotiator.h paths.h
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o link.o $(LDLIBS)
 
 tests/qga: tests/qga.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/qga.c $(LDLIBS)
@@ -92,6 +95,6 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man8/negotiator-host.8 $(DESTDIR)$(MANDIR)/man8/negotiator-guest.8
 
 clean:
-	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga
+	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench
 
 .PHONY: all check vm-check bench demo install uninstall clean FORCE

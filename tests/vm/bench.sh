@@ -51,6 +51,8 @@ until $HOST -t 30 vm1 -e true 2>/dev/null; do i=$((i + 1)); [ $i -gt 60 ] && exi
 until $QGA ping 1 > /dev/null 2>&1; do i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5; done
 
 : > "$OUT"
+IDLE=$($HOST vm1 -e 'rss negotiator-guest' 2>/dev/null | tr '\n' ' ')
+QGA_IDLE=$($HOST vm1 -e 'rss qemu-ga' 2>/dev/null | tr '\n' ' ')
 row "negotiator vs qemu-ga, same guest, same run" "($VM_ACCEL_USED, $(date -u +%Y-%m-%dT%H:%MZ))"
 row "------------------------------------------" ""
 
@@ -62,7 +64,11 @@ NEG_TRUE=$(sort -n "$VM_DIR/lat" | awk '{ v[NR] = $1 } END { print v[int((NR + 1
 $QGA exec "$N" /bin/true > "$VM_DIR/lat" 2>/dev/null
 row "/bin/true round trip: qemu-ga guest-exec + exec-status" "$(stats "$VM_DIR/lat")"
 QGA_TRUE=$(sort -n "$VM_DIR/lat" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-row "  negotiator / qemu-ga (target: at most 50%)" "$(pct "$NEG_TRUE" "$QGA_TRUE")"
+"$TOP/tests/negbench" "$VM_DIR/host.sock" vm1 "$N" true > "$VM_DIR/lat" 2>/dev/null
+row "/bin/true round trip: negotiator, persistent client" "$(stats "$VM_DIR/lat")"
+NEG_PERS=$(sort -n "$VM_DIR/lat" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+row "  negotiator / qemu-ga, both persistent (target: <= 50%)" "$(pct "$NEG_PERS" "$QGA_TRUE")"
+row "  negotiator CLI / qemu-ga persistent client" "$(pct "$NEG_TRUE" "$QGA_TRUE")"
 i=0; : > "$VM_DIR/lat2"
 while [ $i -lt "$N" ]; do
 	t0=$(now_us); $HOST vm1 --list-commands > /dev/null; t1=$(now_us); echo $((t1 - t0)) >> "$VM_DIR/lat2"
@@ -75,34 +81,30 @@ row "qemu-ga guest-ping round trip (persistent client)" "$(stats "$VM_DIR/lat")"
 # ---- throughput ----------------------------------------------------------------------------
 bytes=$((MB * 1048576))
 # the physical limit: plain bytes through a port of the same guest, no agent
-"$TOP/tests/poke" "$RAW" 600 < /dev/null 2>/dev/null | head -c "$bytes" > /dev/null &
-reader=$!
+# (the reader notes when it has all bytes: poke itself lingers until its timeout)
+rm -f "$VM_DIR/rawdone"
+"$TOP/tests/poke" "$RAW" 120 < /dev/null 2>/dev/null |
+	{ head -c "$bytes" > /dev/null; now_us > "$VM_DIR/rawdone"; } &
 sleep 0.5
 t0=$(now_us)
-$HOST -t 0 vm1 -e "raw-out $MB" > /dev/null 2>&1 &
-writer=$!
-wait $reader
-t1=$(now_us)
-wait $writer
+$HOST -t 300 vm1 -e "raw-out $MB" > /dev/null 2>&1
+while [ ! -s "$VM_DIR/rawdone" ]; do sleep 0.05; done
+t1=$(cat "$VM_DIR/rawdone")
 RAW_OUT=$(rate "$bytes" $((t1 - t0)))
 row "raw channel guest->host ($MB MiB through bench.raw.0)" "$RAW_OUT MB/s"
-got=$( ( $HOST -t 0 vm1 -e "raw-in $MB" 2>/dev/null > "$VM_DIR/rawin" ) &
-	sleep 0.5; t0=$(now_us)
-	head -c "$bytes" /dev/zero | "$TOP/tests/poke" "$RAW" 600 > /dev/null 2>&1 &
-	p=$!
-	while [ ! -s "$VM_DIR/rawin" ]; do sleep 0.05; done
-	t1=$(now_us); kill $p 2>/dev/null; echo $((t1 - t0)))
+"$TOP/tests/poke" "$RAW" 120 < /dev/zero > /dev/null 2>&1 &
+writer=$!
+$HOST -t 300 vm1 -e "raw-in $MB" > "$VM_DIR/rawin" 2>/dev/null
+kill $writer 2>/dev/null
+# timed by the guest (uptime, 10 ms resolution): the host was already writing
+got=$(awk 'NR == 2 { printf "%d", ($2 - $1) * 1000000 }' "$VM_DIR/rawin")
+[ -n "$got" ] && [ "$got" -gt 0 ] || got=1
 RAW_IN=$(rate "$bytes" "$got")
 row "raw channel host->guest ($MB MiB)" "$RAW_IN MB/s"
 
 us=$(time_cmd sh -c "$HOST -t 0 vm1 -e 'zeros $MB' > /dev/null")
 NEG_OUT=$(rate "$bytes" "$us")
 row "guest command output -> host, negotiator ($MB MiB, no cap)" "$NEG_OUT MB/s ($(pct "$NEG_OUT" "$RAW_OUT") of raw; target 80%)"
-$HOST -t 0 vm1 -e "zeros $MB" > /dev/null 2>&1 &
-p=$!
-sleep 1
-DURING=$($HOST vm1 -e 'rss negotiator-guest' 2>/dev/null | tr '\n' ' ')
-wait $p
 head -c "$bytes" /dev/zero > "$VM_DIR/in"
 us=$(time_cmd sh -c "$HOST -t 0 vm1 -e sink < '$VM_DIR/in'")
 NEG_IN=$(rate "$bytes" "$us")
@@ -115,9 +117,10 @@ row "guest command output -> host, qemu-ga (16 MiB asked)" "$(cat "$VM_DIR/qout"
 QGA_HWM=$($HOST vm1 -e 'rss qemu-ga' 2>/dev/null | tr '\n' ' ')
 
 # ---- memory, sizes, concurrency ------------------------------------------------------------
-row "guest daemon memory (static musl): during the transfer" "$DURING"
-row "guest daemon memory now (idle)" "$($HOST vm1 -e 'rss negotiator-guest' 2>/dev/null | tr '\n' ' ')"
-row "qemu-ga memory (after its 16 MiB output)" "$QGA_HWM"
+row "guest daemon memory idle (static musl; target < 1 MiB)" "$IDLE"
+row "guest daemon peak, VmHWM after the transfers (< 2 MiB)" "$($HOST vm1 -e 'rss negotiator-guest' 2>/dev/null | tr '\n' ' ')"
+row "qemu-ga memory idle" "$QGA_IDLE"
+row "qemu-ga peak, VmHWM after its 16 MiB output" "$QGA_HWM"
 row "binary sizes" "negotiator-guest (static, in guest) $(wc -c < "$CACHE/build/negotiator-guest") B; negotiator-host $(wc -c < "$TOP/negotiator-host") B; qemu-ga $(wc -c < "$CACHE/qga/usr/sbin/qemu-ga") B + glib etc."
 t0=$(now_us)
 pids=""
