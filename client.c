@@ -46,7 +46,9 @@ sink_init(struct sink *s, int fd)
 	s->fd = fd;
 	buf_init(&s->q, CALL_WINDOW + MAX_PAYLOAD);
 	s->max_write = PIPE_BUF;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+	/* files and devices such as /dev/null take any size at once; a pipe or
+	 * a terminal may block past what select() promised */
+	if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && !isatty(fd))))
 		s->max_write = CALL_WINDOW;
 }
 
