@@ -628,7 +628,8 @@ process_link(struct link *l)
 
 /* ---- served call I/O ---------------------------------------------------------- */
 
-static void
+/* one frame from the command's pipe; bytes read, 0 if none, -1 at EOF */
+static int
 pump_output(struct call *c, int *fd, const char *word)
 {
 	unsigned long credit = CALL_WINDOW - c->out_unacked;
@@ -638,7 +639,7 @@ pump_output(struct call *c, int *fd, const char *word)
 	int hl;
 
 	if (want == 0)
-		return;
+		return 0;
 	do
 		n = read(*fd, chunk, want);
 	while (n < 0 && errno == EINTR);
@@ -646,9 +647,13 @@ pump_output(struct call *c, int *fd, const char *word)
 		hl = sprintf(head, "%s %lu ", word, c->up_id);
 		link_send(c->up, head, (size_t)hl, chunk, (size_t)n);
 		c->out_unacked += (unsigned long)n;
-	} else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-		close_fd(fd);
+		return (int)n;
 	}
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+		close_fd(fd);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -914,12 +919,16 @@ static void
 service_calls(struct loop_sets *s)
 {
 	struct call *c, *next;
+	int k;
 
 	for (c = calls; c; c = next) {
 		next = c->next;
 		if (c->kind == CALL_EXEC) {
-			if (fdset_has(&s->r, c->child.out) && c->up->up)
-				pump_output(c, &c->child.out, "out");
+			/* drain a fast command's pipe a few frames at a time */
+			for (k = 0; k < 8 && c->child.out >= 0 && fdset_has(&s->r, c->child.out) &&
+			            c->up->up && link_out_room(c->up) && c->out_unacked < CALL_WINDOW; k++)
+				if (pump_output(c, &c->child.out, "out") <= 0)
+					break;
 			if (fdset_has(&s->r, c->child.err) && c->up->up)
 				pump_output(c, &c->child.err, "err");
 			if (fdset_has(&s->w, c->child.in))
