@@ -333,6 +333,13 @@ serve_text(struct link *l, unsigned long id, struct buf *text)
 	c->text = *text;
 }
 
+/* the peer acknowledged n bytes; never below zero whatever it claims */
+static void
+acked(unsigned long *unacked, unsigned long n)
+{
+	*unacked -= n > *unacked ? *unacked : n;
+}
+
 static int
 window_ok(unsigned long held, size_t more)
 {
@@ -359,7 +366,7 @@ served_msg(struct call *c, const struct msg *m)
 		c->stdin_eof = 1;
 		break;
 	case M_ACK:
-		c->out_unacked -= m->num > c->out_unacked ? c->out_unacked : m->num;
+		acked(&c->out_unacked, m->num);
 		break;
 	case M_CANCEL:
 		debug("%s: call %lu cancelled by the peer", c->up->name, c->up_id);
@@ -412,7 +419,6 @@ static void
 relay_start(struct link *l, const struct msg *m)
 {
 	char target[MAX_NAME + 1], why[400], head[40];
-	const char *reason;
 	const unsigned char *p = m->data, *end = m->data + m->datalen, *s;
 	size_t n;
 	struct link *d;
@@ -425,7 +431,6 @@ relay_start(struct link *l, const struct msg *m)
 	}
 	memcpy(target, s, n);
 	target[n] = '\0';
-	(void)reason;
 	why[0] = '\0';
 	d = hooks->route(target, why, sizeof why);
 	if (!d) {
@@ -471,11 +476,12 @@ relay_from_up(struct call *c, const struct msg *m)
 	case M_CANCEL:
 		hl = sprintf(head, "%s %lu", msg_name(m->type), c->down_id);
 		relay_down(c, head, (size_t)hl, NULL, 0);
-		if (m->type == M_CANCEL && !c->sent)
+		/* after a cancel the far side sends nothing more for this call */
+		if (m->type == M_CANCEL)
 			call_free(c);
 		break;
 	case M_ACK:
-		c->up_unacked -= m->num > c->up_unacked ? c->up_unacked : m->num;
+		acked(&c->up_unacked, m->num);
 		hl = sprintf(head, "ack %lu %lu", c->down_id, m->num);
 		relay_down(c, head, (size_t)hl, NULL, 0);
 		break;
@@ -503,7 +509,7 @@ relay_from_down(struct call *c, const struct msg *m)
 		link_send(c->up, head, (size_t)hl, m->data, m->datalen);
 		break;
 	case M_ACK:
-		c->down_unacked -= m->num > c->down_unacked ? c->down_unacked : m->num;
+		acked(&c->down_unacked, m->num);
 		link_sendf(c->up, "ack %lu %lu", c->up_id, m->num);
 		break;
 	case M_EXIT:
