@@ -216,19 +216,26 @@ buf_append(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
-/* Emptied buffers give their memory back when they had grown large, so an
- * idle daemon stays small after a big transfer. */
 void
 buf_consume(struct buf *b, size_t n)
 {
 	b->start += n;
-	if (b->start == b->end) {
+	if (b->start == b->end)
 		b->start = b->end = 0;
-		if (b->cap > 65536) {
-			free(b->data);
-			b->data = NULL;
-			b->cap = 0;
-		}
+}
+
+/* An empty buffer that had grown large gives its memory back, so an idle
+ * daemon stays small after a big transfer.  Not done in buf_consume(): a
+ * stream drains its buffers many times a second, and a large block freed
+ * and allocated again each time costs an munmap, an mmap and a page fault
+ * per page (most of the guest daemon's CPU time under emulation). */
+void
+buf_trim(struct buf *b)
+{
+	if (b->start == b->end && b->cap > 65536) {
+		free(b->data);
+		b->data = NULL;
+		b->start = b->end = b->cap = 0;
 	}
 }
 

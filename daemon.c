@@ -1006,6 +1006,10 @@ daemon_run(const struct daemon_hooks *h)
 
 			link_timers(l, now, l->ncalls > 0);
 			process_link(l);    /* timers may have reset sessions */
+			if (l->ncalls == 0) {
+				buf_trim(&l->in);
+				buf_trim(&l->out);
+			}
 			d = link_deadline(l, now, l->ncalls > 0);
 			if (TIME_BEFORE(d, deadline))
 				deadline = d;

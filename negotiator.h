@@ -103,6 +103,7 @@ void buf_commit(struct buf *b, size_t n);
 int buf_append(struct buf *b, const void *p, size_t n); /* -1: over limit */
 void buf_consume(struct buf *b, size_t n);
 void buf_clear(struct buf *b);
+void buf_trim(struct buf *b);          /* free an empty, large buffer */
 ssize_t buf_read_fd(struct buf *b, int fd, size_t max);   /* read() into it */
 ssize_t buf_write_fd(struct buf *b, int fd, size_t max);  /* write() from it */
 

@@ -274,7 +274,13 @@ test_buffer(void)
 	check(ok && buf_len(&b) == 1000000 && buf_ptr(&b)[999999] == (999 & 0xff), "buf: growth");
 	check(buf_reserve(&b, 100000) == NULL, "buf: reserve over the limit fails");
 	buf_consume(&b, buf_len(&b));
-	check(buf_len(&b) == 0 && b.cap == 0, "buf: a large emptied buffer returns its memory");
+	check(buf_len(&b) == 0 && b.cap >= 1000000, "buf: emptying keeps the memory (a stream reuses it)");
+	buf_trim(&b);
+	check(buf_len(&b) == 0 && b.cap == 0, "buf: trim returns a large empty buffer's memory");
+	p = buf_reserve(&b, 100);
+	buf_commit(&b, 100);
+	buf_trim(&b);
+	check(p && buf_len(&b) == 100, "buf: trim keeps a buffer that holds data");
 	buf_free(&b);
 }
 
