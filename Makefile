@@ -45,8 +45,8 @@ paths.h: FORCE
 
 FORCE:
 
-tests/unit: tests/unit.c common.o proto.o shlex.o opts.o negotiator.h paths.h
-	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c common.o proto.o shlex.o opts.o $(LDLIBS)
+tests/unit: tests/unit.c common.o proto.o link.o shlex.o opts.o negotiator.h paths.h
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c common.o proto.o link.o shlex.o opts.o $(LDLIBS)
 
 tests/standin: tests/standin.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/standin.c

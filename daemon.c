@@ -59,7 +59,6 @@ static void fail_calls_on(struct link *l, const char *why);
 static const char *listen_path;
 static const struct daemon_hooks *hooks;
 static int stopping;
-static unsigned char chunk[DATA_CHUNK];
 
 void
 daemon_add_link(struct link *l)
@@ -634,28 +633,24 @@ process_link(struct link *l)
 
 /* ---- served call I/O ---------------------------------------------------------- */
 
-/* one frame from the command's pipe; bytes read, 0 if none, -1 at EOF */
+/* frames from the command's pipe, as much as the window allows; bytes read,
+ * 0 if none, -1 at EOF */
 static int
 pump_output(struct call *c, int *fd, const char *word)
 {
-	unsigned long credit = CALL_WINDOW - c->out_unacked;
-	size_t want = credit < DATA_CHUNK ? credit : DATA_CHUNK;
+	size_t want = CALL_WINDOW - c->out_unacked;
 	char head[40];
 	ssize_t n;
-	int hl;
 
 	if (want == 0)
 		return 0;
-	do
-		n = read(*fd, chunk, want);
-	while (n < 0 && errno == EINTR);
+	n = link_send_read(c->up, head, (size_t)sprintf(head, "%s %lu ", word, c->up_id),
+	                   *fd, want);
 	if (n > 0) {
-		hl = sprintf(head, "%s %lu ", word, c->up_id);
-		link_send(c->up, head, (size_t)hl, chunk, (size_t)n);
 		c->out_unacked += (unsigned long)n;
 		return (int)n;
 	}
-	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)) {
 		close_fd(fd);
 		return -1;
 	}
@@ -925,16 +920,12 @@ static void
 service_calls(struct loop_sets *s)
 {
 	struct call *c, *next;
-	int k;
 
 	for (c = calls; c; c = next) {
 		next = c->next;
 		if (c->kind == CALL_EXEC) {
-			/* drain a fast command's pipe a few frames at a time */
-			for (k = 0; k < 8 && c->child.out >= 0 && fdset_has(&s->r, c->child.out) &&
-			            c->up->up && link_out_room(c->up) && c->out_unacked < CALL_WINDOW; k++)
-				if (pump_output(c, &c->child.out, "out") <= 0)
-					break;
+			if (fdset_has(&s->r, c->child.out) && c->up->up && link_out_room(c->up))
+				pump_output(c, &c->child.out, "out");
 			if (fdset_has(&s->r, c->child.err) && c->up->up)
 				pump_output(c, &c->child.err, "err");
 			if (fdset_has(&s->w, c->child.in))

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 void
@@ -112,6 +113,62 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 	trace_frame("<-", l->name, d + cl, headlen + datalen);
 	buf_commit(&l->out, (size_t)cl + headlen + datalen);
 	return 0;
+}
+
+/*
+ * Data frames read straight from fd into the output queue, up to
+ * READ_FRAMES frames of DATA_CHUNK bytes with one readv().  Compared with
+ * read() into a buffer + link_send() per frame, this saves a copy and, more
+ * important under emulation, most wakeups: a command blocked on a full pipe
+ * is woken once per readv() instead of once per frame, and each wakeup is a
+ * pair of context switches.  Each slot leaves room for a count of
+ * MAX_LEN_DIGITS digits, exact for a full frame; a short last frame is moved
+ * down to meet its shorter count.  Returns readv()'s result (-1 and errno,
+ * also EAGAIN; 0 at EOF; or bytes framed), or -2 when the queue is full.
+ */
+ssize_t
+link_send_read(struct link *l, const char *head, size_t headlen, int fd, size_t max)
+{
+	size_t room = MAX_LEN_DIGITS + 1 + headlen, left, got, len, total;
+	struct iovec iov[READ_FRAMES];
+	unsigned char *d, *q;
+	char count[16];
+	int k, i, cl;
+	ssize_t n;
+
+	if (max > READ_FRAMES * DATA_CHUNK)
+		max = READ_FRAMES * DATA_CHUNK;
+	if (l->fd < 0 || l->dead || max == 0)
+		return -2;
+	if (headlen + DATA_CHUNK > MAX_PAYLOAD)
+		fatal("internal error: frame head of %lu bytes", (unsigned long)headlen);
+	k = (int)((max + DATA_CHUNK - 1) / DATA_CHUNK);
+	if (!(d = buf_reserve(&l->out, (size_t)k * room + max)))
+		return -2;
+	for (i = 0, q = d, left = max; i < k; i++, left -= len) {
+		len = left < DATA_CHUNK ? left : DATA_CHUNK;
+		iov[i].iov_base = (void *)(q + room);
+		iov[i].iov_len = len;
+		q += room + len;
+	}
+	do
+		n = readv(fd, iov, k);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n;
+	for (i = 0, q = d, got = (size_t)n; got > 0; i++, got -= len) {
+		len = got < iov[i].iov_len ? got : iov[i].iov_len;
+		total = headlen + len;
+		cl = sprintf(count, "%lu\n", (unsigned long)total);
+		if (q + cl + headlen != iov[i].iov_base)   /* only a short last frame */
+			memmove(q + cl + headlen, iov[i].iov_base, len);
+		memcpy(q, count, (size_t)cl);
+		memcpy(q + cl, head, headlen);
+		trace_frame("<-", l->name, q + cl, total);
+		q += (size_t)cl + total;
+	}
+	buf_commit(&l->out, (size_t)(q - d));
+	return n;
 }
 
 int

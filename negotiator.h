@@ -34,6 +34,7 @@
 #define MAX_PAYLOAD      65536UL   /* largest frame payload we accept or send */
 #define MAX_LEN_DIGITS   5         /* digits of MAX_PAYLOAD */
 #define DATA_CHUNK       32000UL   /* data bytes per out/err/in frame */
+#define READ_FRAMES      8         /* frames of command output per readv() */
 #define CALL_WINDOW      262144UL  /* unacknowledged data per call and direction */
 #define MAX_CALLS        128       /* calls in flight per link */
 #define OUT_HIGH_WATER   262144UL  /* stop producing data above this queue size */
@@ -226,6 +227,8 @@ void link_detach(struct link *l);            /* connection lost */
 int link_send(struct link *l, const char *head, size_t headlen,
               const void *data, size_t datalen);
 int link_sendf(struct link *l, const char *fmt, ...);
+ssize_t link_send_read(struct link *l, const char *head, size_t headlen, int fd,
+                       size_t max);          /* data frames read from fd */
 void link_send_hello(struct link *l);
 int link_read(struct link *l);               /* 1 data, 0 EOF, -1 error */
 int link_flush(struct link *l);              /* -1 on write error */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -321,6 +322,42 @@ test_opts(void)
 	      strcmp(st.operands[1], "-v") == 0, "opts: operands anywhere, -- ends options");
 }
 
+/* data frames read straight from a pipe: a long read framed in place, a
+ * short one moved down to meet its shorter count, both parse back */
+static void
+test_send_read(void)
+{
+	static unsigned char big[40000];
+	struct link l;
+	const char *pl;
+	size_t plen, used, i;
+	int fds[2], ok = 1;
+	ssize_t n1, n2;
+
+	for (i = 0; i < sizeof big; i++)
+		big[i] = (unsigned char)(i * 7 + 3);
+	if (pipe(fds) < 0)
+		return;
+	link_init(&l, LINK_CHANNEL, fds[0], "test");
+	buf_clear(&l.out);          /* whatever the session sent on its own */
+	if (write(fds[1], big, 20000) != 20000 || write(fds[1], "abc", 3) != 3)
+		ok = 0;
+	n1 = link_send_read(&l, "out 7 ", 6, fds[0], 20000);
+	n2 = link_send_read(&l, "err 12 ", 7, fds[0], 30000);
+	check(ok && n1 == 20000 && n2 == 3, "send_read: read sizes");
+	check(frame((const char *)buf_ptr(&l.out), buf_len(&l.out), &pl, &plen, &used) == FRAME_OK &&
+	      plen == 20006 && memcmp(pl, "out 7 ", 6) == 0 && memcmp(pl + 6, big, 20000) == 0,
+	      "send_read: a long read framed in place");
+	check(frame((const char *)buf_ptr(&l.out) + used, buf_len(&l.out) - used, &pl, &plen,
+	            &used) == FRAME_OK && plen == 10 && memcmp(pl, "err 12 abc", 10) == 0,
+	      "send_read: a short read moved down to its count");
+	close(fds[1]);
+	check(link_send_read(&l, "out 7 ", 6, fds[0], 100) == 0, "send_read: EOF is 0");
+	close(fds[0]);
+	buf_free(&l.in);
+	buf_free(&l.out);
+}
+
 int
 main(void)
 {
@@ -334,6 +371,7 @@ main(void)
 	test_buffer();
 	test_escape();
 	test_opts();
+	test_send_read();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
