@@ -22,6 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+vm_watchdog
 
 now_us() { echo $(( $(date +%s%N) / 1000 )); }
 # stats FILE: "median p95" of the numbers in FILE (microseconds -> ms)
@@ -96,11 +97,15 @@ row "raw channel guest->host ($MB MiB through bench.raw.0)" "$RAW_OUT MB/s"
 writer=$!
 $HOST -t 300 vm1 -e "raw-in $MB" > "$VM_DIR/rawin" 2>/dev/null
 kill $writer 2>/dev/null
-# timed by the guest (uptime, 10 ms resolution): the host was already writing
-got=$(awk 'NR == 2 { printf "%d", ($2 - $1) * 1000000 }' "$VM_DIR/rawin")
-[ -n "$got" ] && [ "$got" -gt 0 ] || got=1
-RAW_IN=$(rate "$bytes" "$got")
-row "raw channel host->guest ($MB MiB)" "$RAW_IN MB/s"
+# timed in the guest by rawio, from the first byte to the last
+set -- $(cat "$VM_DIR/rawin")
+if [ "$1" = "$bytes" ] && [ "${2:-0}" -gt 0 ]; then
+	RAW_IN=$(rate "$bytes" "$2")
+	row "raw channel host->guest ($MB MiB through bench.raw.0)" "$RAW_IN MB/s"
+else
+	RAW_IN=0
+	row "raw channel host->guest ($MB MiB through bench.raw.0)" "FAILED ($*)"
+fi
 
 us=$(time_cmd sh -c "$HOST -t 0 vm1 -e 'zeros $MB' > /dev/null")
 NEG_OUT=$(rate "$bytes" "$us")

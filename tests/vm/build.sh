@@ -8,6 +8,7 @@
 #                                    extract it: it boots ~2 s faster in TCG)
 #   cache/initramfs.gz               busybox + virtio modules + a static
 #                                    negotiator-guest + qemu-ga + test commands
+#                                    + rawio (plain port I/O, for make bench)
 #   cache/blob1m                     1 MiB of random bytes, also in the guest
 #
 # Needs: apt-get (to download packages), dpkg-deb, cpio, gzip, xz, a C compiler
@@ -61,7 +62,8 @@ build_guest() {
 	(cd "$TOP" && cp -R Makefile *.c *.h compat "$B/")
 	if command -v musl-gcc >/dev/null 2>&1; then CC=musl-gcc; else CC=cc; fi
 	make -s -C "$B" CC="$CC" LDFLAGS=-static negotiator-guest >&2
-	strip "$B/negotiator-guest" 2>/dev/null || true
+	$CC -O2 -static -o "$B/rawio" "$HERE/rawio.c" >&2
+	strip "$B/negotiator-guest" "$B/rawio" 2>/dev/null || true
 	echo "$B/negotiator-guest"
 }
 NG=$(build_guest)
@@ -80,6 +82,7 @@ for m in virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring virtio virtio_p
 	[ -n "$f" ] && cp "$f" "$R/lib/modules/"
 done
 cp "$NG" "$R/bin/negotiator-guest"
+cp "$CACHE/build/rawio" "$R/bin/rawio"
 cp "$HERE"/guest-commands/* "$R/cmds/"
 chmod 755 "$R"/cmds/*
 cp "$TOP"/scripts/commands/* "$R/cmds/"

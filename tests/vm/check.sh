@@ -27,6 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+vm_watchdog
 
 # assertions inside a scenario; the scenario line is printed at its end
 expect() { d=$1; shift; if "$@" > /dev/null 2>&1; then :; else SCEN_OK=0; SCEN_NOTES="$SCEN_NOTES
@@ -165,10 +166,15 @@ expect "garbage in the channels: calls work both ways" wait_until both_ways vm1
 # a host client disconnects in the middle of a 64 MiB transfer
 ( $HOST -t 300 vm1 -e 'gen 64' 2>/dev/null; echo $? > "$VM_DIR/rc" ) | head -c 1000000 > /dev/null
 expect "reader gone mid-transfer: client exits 141" same "$(cat "$VM_DIR/rc")" 141
-$HOST -t 300 vm1 -e 'gen 64' > /dev/null 2>&1 &
+# (its output goes to a FIFO nobody reads: still running when killed)
+mkfifo "$VM_DIR/stall"
+sleep 60 < "$VM_DIR/stall" &
+stall=$!
+$HOST -t 300 vm1 -e 'gen 64' > "$VM_DIR/stall" 2>/dev/null &
 c=$!
 sleep 1
-kill -9 $c
+expect "client still in its transfer when killed" kill -9 $c
+kill $stall 2>/dev/null
 expect "client killed mid-transfer: the guest command is cancelled" \
 	wait_until sh -c "! $HOST vm1 -e 'running /cmds/gen'"
 expect "host daemon still running" kill -0 "$HOSTPID"

@@ -6,6 +6,9 @@
 #   ...org.qemu.guest_agent.0 (libvirt's naming), serial log VM_DIR/NAME.console,
 #   pidfile VM_DIR/NAME.qemu.pid.  Only processes we started are ever killed.
 # vm_stop NAME: kill that QEMU (pidfile), as a power cut.
+# vm_watchdog: the caller's EXIT trap stops its guests; this also covers a
+#   caller killed with SIGKILL (or a TERM its shell defers while it waits):
+#   a background watcher kills the guests of VM_DIR once the caller is gone.
 
 vm_accel() {
 	# KVM when it really works, else TCG (see shared notes: a nested /dev/kvm
@@ -52,6 +55,15 @@ vm_stop_all() {
 		[ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
 		rm -f "$f"
 	done
+}
+
+vm_watchdog() {
+	parent=$$
+	(
+		trap '' INT TERM HUP
+		while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+		vm_stop_all
+	) < /dev/null > /dev/null 2>&1 &
 }
 
 VM_KERNEL="$CACHE/vmlinux"
