@@ -192,17 +192,27 @@ link_send_hello(struct link *l)
 	link_sendf(l, "hello %d %s", PROTOCOL_VERSION, l->nonce);
 }
 
+/* Reads until the descriptor is drained, the buffer is full or
+ * READS_PER_WAKEUP reads were done: a virtio port returns at most 4 KiB per
+ * read(), and one select() round per 4 KiB costs more than the read.  EOF or
+ * an error after some data is reported on the next call (both persist). */
 int
 link_read(struct link *l)
 {
 	ssize_t n;
+	int k, got = 0;
 
 	if (l->consumed) {
 		buf_consume(&l->in, l->consumed);
 		l->consumed = 0;
 	}
-	n = buf_read_fd(&l->in, l->fd, IN_BUF_SIZE - buf_len(&l->in));
-	if (n > 0) {
+	for (k = 0; k < READS_PER_WAKEUP; k++) {
+		n = buf_read_fd(&l->in, l->fd, IN_BUF_SIZE - buf_len(&l->in));
+		if (n <= 0)
+			break;
+		got = 1;
+	}
+	if (got) {
 		l->last_rx = now_ms();
 		l->ping_sent = 0;
 		return 1;
