@@ -36,7 +36,7 @@
 #define DATA_CHUNK       32000UL   /* data bytes per out/err/in frame */
 #define READ_FRAMES      8         /* frames of command output per readv() */
 #define READS_PER_WAKEUP 16        /* read()s of a link per select() round */
-#define CALL_WINDOW      262144UL  /* unacknowledged data per call and direction */
+#define CALL_WINDOW      1048576UL  /* unacknowledged data per call and direction */
 #define MAX_CALLS        128       /* calls in flight per link */
 #define OUT_HIGH_WATER   262144UL  /* stop producing data above this queue size */
 #define OUT_HARD_LIMIT   (MAX_CALLS * (CALL_WINDOW + 4 * MAX_PAYLOAD))
