@@ -773,15 +773,13 @@ expire_queued(mtime_t now)
 static void
 accept_client(void)
 {
-	int fd = accept(listen_fd, NULL, NULL);
+	int fd = compat_accept4(listen_fd, CX_CLOEXEC | CX_NONBLOCK);
 	struct link *l;
 	char name[64];
 	static unsigned long serial;
 
 	if (fd < 0)
 		return;
-	set_cloexec(fd);
-	set_nonblock(fd);
 	l = xmalloc(sizeof *l);
 	sprintf(name, "client %lu", ++serial);
 	link_init(l, LINK_CONTROL, fd, name);

@@ -127,10 +127,9 @@ open_port(struct port *p)
 	}
 	if (p->is_unix)
 		return unix_connect(p->path);
-	fd = open(p->path, O_RDWR | O_NONBLOCK | O_NOCTTY);
+	fd = compat_open(p->path, O_RDWR | O_NOCTTY, CX_CLOEXEC | CX_NONBLOCK);
 	if (fd < 0)
 		return -1;
-	set_cloexec(fd);
 	if (fcntl(fd, F_SETOWN, getpid()) < 0)
 		debug("%s: no SIGIO (%s): polling every %d s", p->path, strerror(errno),
 		      PROBE_INTERVAL / 1000);
@@ -335,7 +334,7 @@ open_direct(struct port *p, long timeout)
 			return fd;
 		if (errno != EBUSY || (timeout > 0 && !TIME_BEFORE(now_ms(), end)))
 			break;
-		usleep(100000);
+		sleep_ms(100);
 	}
 	if (!p->path[0])
 		error("unable to find the virtio port %s (is the channel configured and "
