@@ -93,12 +93,10 @@ escape_text(char *dst, size_t dstlen, const void *src, size_t len)
 		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\')
 			dst[o++] = (char)s[i];
 		else
-			o += sprintf(dst + o, "\\x%02x", s[i]);
+			o += (size_t)snprintf(dst + o, dstlen - o, "\\x%02x", s[i]);
 	}
-	if (i < len && o + 4 < dstlen) {
-		strcpy(dst + o, "...");
-		o += 3;
-	}
+	if (i < len && o + 4 < dstlen)
+		o += strlcpy(dst + o, "...", dstlen - o);
 	dst[o] = '\0';
 	return dst;
 }
@@ -416,8 +414,10 @@ random_nonce(char out[17])
 			r[i] = (unsigned char)(x >> 16);
 		}
 	}
-	for (i = 0; i < 8; i++)
-		sprintf(out + 2 * i, "%02x", r[i]);
+	for (i = 0; i < 8; i++) {
+		out[2 * i] = "0123456789abcdef"[r[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
+	}
 	out[16] = '\0';
 }
 
@@ -517,11 +517,10 @@ fill_sockaddr(struct sockaddr_un *sa, const char *path)
 {
 	memset(sa, 0, sizeof *sa);
 	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sa->sun_path) {
+	if (strlcpy(sa->sun_path, path, sizeof sa->sun_path) >= sizeof sa->sun_path) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	strcpy(sa->sun_path, path);
 	return 0;
 }
 

@@ -62,9 +62,8 @@ command_find(const char *name, char *path, size_t pathlen)
 	if (!valid_command_name(name, strlen(name)))
 		return EXIT_NOTFOUND;
 	for (i = 0; i < ncommands_dirs; i++) {
-		if (strlen(commands_dirs[i]) + strlen(name) + 2 > pathlen)
+		if ((size_t)snprintf(path, pathlen, "%s/%s", commands_dirs[i], name) >= pathlen)
 			continue;
-		sprintf(path, "%s/%s", commands_dirs[i], name);
 		if (is_executable_file(path))
 			return 0;
 		if (stat(path, &st) == 0)
@@ -106,9 +105,9 @@ commands_list(struct buf *out)
 			size_t len = strlen(e->d_name);
 
 			if (!valid_command_name(e->d_name, len) ||
-			    strlen(commands_dirs[i]) + len + 2 > sizeof path)
+			    (size_t)snprintf(path, sizeof path, "%s/%s", commands_dirs[i],
+			                     e->d_name) >= sizeof path)
 				continue;
-			sprintf(path, "%s/%s", commands_dirs[i], e->d_name);
 			if (!is_executable_file(path) || already_listed(names, n, e->d_name))
 				continue;
 			if (n == cap) {
@@ -146,8 +145,10 @@ command_env(const char *guest)
 		if (strncmp(*e, "NEGOTIATOR_GUEST=", 17) != 0)
 			env[n++] = *e;
 	if (guest) {
-		env[n] = xmalloc(strlen(guest) + 18);
-		sprintf(env[n++], "NEGOTIATOR_GUEST=%s", guest);
+		size_t len = strlen(guest) + 18;
+
+		env[n] = xmalloc(len);
+		snprintf(env[n++], len, "NEGOTIATOR_GUEST=%s", guest);
 	}
 	return env;
 }

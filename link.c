@@ -98,7 +98,7 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 		return -1;
 	if (headlen + datalen > MAX_PAYLOAD || headlen + datalen == 0)
 		fatal("internal error: frame of %lu bytes", (unsigned long)(headlen + datalen));
-	cl = sprintf(count, "%lu\n", (unsigned long)(headlen + datalen));
+	cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(headlen + datalen));
 	d = buf_reserve(&l->out, (size_t)cl + headlen + datalen);
 	if (!d) {
 		/* the peer has not read for too long: fail closed */
