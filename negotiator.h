@@ -131,6 +131,12 @@ int parse_seconds(const char *s, long *out);
 char **shlex_split(const char *s, const char **err);
 void free_argv(char **argv);
 
+/* ---- virtio ports in a guest (vport.c) ----------------------------------- */
+/* The device of the port called name, found under root ("" on a real
+ * system): 0 with its path, or -1 with what was looked at in tried. */
+int vport_find(const char *root, const char *name, char *path, size_t pathlen,
+               char *tried, size_t triedlen);
+
 /* ---- command line options (opts.c) ------------------------------------- */
 struct opt_spec {
 	const char *name;            /* long name, without "--" */

@@ -557,6 +557,65 @@ test_sigpipe(void)
 	check(rc < 0 && err == EPIPE, "signals: SIGPIPE ignored, writes fail with EPIPE");
 }
 
+/* make every directory of path, then the file with text */
+static int
+put_tree(const char *root, const char *rel, const char *text)
+{
+	char path[256];
+	char *p;
+
+	sprintf(path, "%s/%s", root, rel);
+	for (p = path + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	return put_file(path, text);
+}
+
+static int
+found_at(const char *root, const char *name, const char *rel)
+{
+	char path[256], want[256], tried[1024];
+
+	sprintf(want, "%s/%s", root, rel);
+	return vport_find(root, name, path, sizeof path, tried, sizeof tried) == 0 &&
+	       strcmp(path, want) == 0;
+}
+
+static void
+test_vport(void)
+{
+	char a[96], b[96], c[96], d[96], path[256], tried[1024];
+
+	sprintf(a, "%s/sysfs", tmpdir);
+	put_tree(a, "sys/class/virtio-ports/vport0p1/name", "org.qemu.guest_agent.0\n");
+	put_tree(a, "sys/class/virtio-ports/vport0p2/name", PORT_H2G "\n");
+	put_tree(a, "dev/vport0p2", "");
+	check(found_at(a, PORT_H2G, "dev/vport0p2"), "vport: found by name in sysfs");
+
+	sprintf(b, "%s/udev", tmpdir);
+	put_tree(b, "dev/virtio-ports/" PORT_G2H, "");
+	check(found_at(b, PORT_G2H, "dev/virtio-ports/" PORT_G2H), "vport: found by udev's symlink");
+
+	sprintf(c, "%s/debugfs", tmpdir);
+	put_tree(c, "dev/vport1p1", "");
+	put_tree(c, "dev/vport1p2", "");
+	put_tree(c, "sys/kernel/debug/virtio-ports/vport1p1", "name: other\nguest_connected: 0\n");
+	put_tree(c, "sys/kernel/debug/virtio-ports/vport1p2", "name: " PORT_G2H "\nis_console: no\n");
+	check(found_at(c, PORT_G2H, "dev/vport1p2"), "vport: no sysfs class: /dev/vport* named by debugfs");
+
+	sprintf(d, "%s/none", tmpdir);
+	put_tree(d, "dev/vport2p1", "");
+	check(vport_find(d, PORT_G2H, path, sizeof path, tried, sizeof tried) < 0 && !path[0] &&
+	      strstr(tried, "/sys/class/virtio-ports (missing)") &&
+	      strstr(tried, "/dev/virtio-ports/" PORT_G2H " (missing)") &&
+	      strstr(tried, "/dev/vport* (1 devices"), "vport: none found, and where it looked is told");
+	check(vport_find(a, PORT_G2H, path, sizeof path, tried, sizeof tried) < 0 &&
+	      strstr(tried, "virtio-ports (2 ports, none named so)"),
+	      "vport: sysfs ports with other names are not taken");
+}
+
 /* COMPAT=all must really have run every fallback, not only built them */
 static void
 test_compat_all(void)
@@ -589,6 +648,7 @@ test_compat(void)
 	test_setenv();
 	test_stat();
 	test_sigpipe();
+	test_vport();
 	test_compat_all();
 	{
 		char cmd[96];
