@@ -1,5 +1,8 @@
 # negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`.
-# Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX and DESTDIR.
+# Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX, DESTDIR and COMPAT.
+# compat/probe.sh finds out what the libc has (compat/config.h, and the
+# libraries to link in compat/config.libs), again whenever CC, the flags or
+# COMPAT change; `make COMPAT=all` builds every compat/ fallback instead.
 # The built-in commands' directory (from PREFIX) is compiled in through the
 # generated paths.h, rebuilt whenever it changes: `make install PREFIX=/usr`
 # after a plain `make` rebuilds what it must.
@@ -16,28 +19,40 @@ CC       = cc
 CFLAGS   = -O2 -std=c89 -pedantic -Wall -Wextra
 CPPFLAGS =
 LDFLAGS  =
-LDLIBS   = -lrt
+LDLIBS   =
+COMPAT   =
 SHELL    = /bin/sh
 
 ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
+PROBE_LIBS = `cat compat/config.libs`
 
 COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o
 HOST_OBJS   = host.o $(COMMON_OBJS)
-GUEST_OBJS  = guest.o $(COMMON_OBJS)
+GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
+COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
+	compat/open_cloexec.o compat/clock_monotonic.o compat/strlcpy.o compat/setenv.o \
+	compat/stat.o
+HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
+	compat/config.h paths.h
 TEST_PROGS  = tests/unit tests/standin tests/poke
 
 all: negotiator-host negotiator-guest
 
-negotiator-host: $(HOST_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(HOST_OBJS) $(LDLIBS)
+negotiator-host: $(HOST_OBJS) $(COMPAT_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(HOST_OBJS) $(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
-negotiator-guest: $(GUEST_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(GUEST_OBJS) $(LDLIBS)
+negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(GUEST_OBJS) $(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o: negotiator.h compat/compat.h paths.h
+common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o vport.o: $(HEADERS)
+$(COMPAT_OBJS): $(HEADERS)
+
+# the feature probe; it does nothing while CC, the flags and COMPAT stay
+compat/config.h: FORCE
+	@sh compat/probe.sh '$(CC)' '$(CPPFLAGS) $(CFLAGS)' '$(LDFLAGS)' '$(COMPAT)'
 
 paths.h: FORCE
 	@echo '#define BUILTIN_COMMANDS_DIR "$(BUILTINDIR)"' > paths.h.new; \
@@ -45,8 +60,9 @@ paths.h: FORCE
 
 FORCE:
 
-tests/unit: tests/unit.c common.o proto.o link.o shlex.o opts.o negotiator.h paths.h
-	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c common.o proto.o link.o shlex.o opts.o $(LDLIBS)
+UNIT_OBJS = common.o proto.o link.o shlex.o opts.o vport.o $(COMPAT_OBJS)
+tests/unit: tests/unit.c $(UNIT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c $(UNIT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
 tests/standin: tests/standin.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/standin.c
@@ -55,7 +71,7 @@ tests/poke: tests/poke.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/poke.c
 
 check: all $(TEST_PROGS)
-	sh tests/check.sh
+	COMPAT='$(COMPAT)' sh tests/check.sh
 
 # A real QEMU guest built from Debian packages (see tests/vm/build.sh for
 # what it needs installed); cached in tests/vm/cache.
@@ -68,11 +84,12 @@ bench: all tests/poke tests/qga tests/negbench
 	sh tests/vm/build.sh
 	sh tests/vm/bench.sh
 
-tests/negbench: tests/negbench.c common.o proto.o link.o negotiator.h paths.h
-	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o link.o $(LDLIBS)
+tests/negbench: tests/negbench.c common.o proto.o link.o $(COMPAT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o link.o \
+		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
-tests/qga: tests/qga.c
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/qga.c $(LDLIBS)
+tests/qga: tests/qga.c compat/config.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/qga.c $(LDLIBS) $(PROBE_LIBS)
 
 demo: all tests/standin
 	sh tests/demo.sh
@@ -96,5 +113,7 @@ uninstall:
 
 clean:
 	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench
+	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
+		compat/config.stamp compat/config.log
 
 .PHONY: all check vm-check bench demo install uninstall clean FORCE

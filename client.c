@@ -77,7 +77,7 @@ send_request(struct client *c)
 		c->sent = 1;
 		return;
 	}
-	hl = sprintf(head, "%s %lu ", r->op == OP_EXEC ? "exec" : "list", CALL_ID);
+	hl = snprintf(head, sizeof head, "%s %lu ", r->op == OP_EXEC ? "exec" : "list", CALL_ID);
 	netstring_put(&b, r->target, strlen(r->target));
 	for (i = 0; r->op == OP_EXEC && r->argv[i]; i++) {
 		if (netstring_put(&b, r->argv[i], strlen(r->argv[i])) < 0 ||
@@ -158,7 +158,7 @@ forward_stdin(struct client *c)
 		link_sendf(&c->link, "eof %lu", CALL_ID);
 		return;
 	}
-	hl = sprintf(head, "in %lu ", CALL_ID);
+	hl = snprintf(head, sizeof head, "in %lu ", CALL_ID);
 	link_send(&c->link, head, (size_t)hl, data, (size_t)n);
 	c->in_unacked += (unsigned long)n;
 }
@@ -206,12 +206,13 @@ on_timeout(struct client *c)
 
 	if (c->sent) {
 		link_sendf(&c->link, "cancel %lu", CALL_ID);
-		sprintf(why, "timeout: no result within %ld second%s; the call was cancelled",
-		        c->req->timeout, c->req->timeout == 1 ? "" : "s");
+		snprintf(why, sizeof why,
+		         "timeout: no result within %ld second%s; the call was cancelled",
+		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
 		finish(c, EXIT_TIMEOUT, why);
 	} else {
-		sprintf(why, "timeout: no agent answered within %ld second%s", c->req->timeout,
-		        c->req->timeout == 1 ? "" : "s");
+		snprintf(why, sizeof why, "timeout: no agent answered within %ld second%s",
+		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
 		finish(c, EXIT_AGENT, why);
 	}
 }
@@ -336,7 +337,7 @@ client_run(int fd, const struct client_req *req)
 
 			if (c.sent)
 				link_sendf(&c.link, "cancel %lu", CALL_ID);
-			sprintf(why, "interrupted by signal %d; call cancelled", rc);
+			snprintf(why, sizeof why, "interrupted by signal %d; call cancelled", rc);
 			finish(&c, 128 + rc, why);
 			break;
 		}
@@ -405,8 +406,8 @@ control_connect(const char *given, const char *which)
 	const char *where = NULL;
 	int fd, denied = 0;
 
-	sprintf(sys, "/var/run/negotiator-%s.sock", which);
-	sprintf(user, "/tmp/negotiator-%s-%lu.sock", which, (unsigned long)geteuid());
+	snprintf(sys, sizeof sys, "/var/run/negotiator-%s.sock", which);
+	snprintf(user, sizeof user, "/tmp/negotiator-%s-%lu.sock", which, (unsigned long)geteuid());
 	if (given)
 		fd = control_try(given, &denied, &where);
 	else if ((fd = control_try(sys, &denied, &where)) < 0 && geteuid() != 0)
@@ -426,8 +427,9 @@ default_control_path(const char *which)
 	static char path[128];
 
 	if (geteuid() == 0)
-		sprintf(path, "/var/run/negotiator-%s.sock", which);
+		snprintf(path, sizeof path, "/var/run/negotiator-%s.sock", which);
 	else
-		sprintf(path, "/tmp/negotiator-%s-%lu.sock", which, (unsigned long)geteuid());
+		snprintf(path, sizeof path, "/tmp/negotiator-%s-%lu.sock", which,
+		         (unsigned long)geteuid());
 	return path;
 }

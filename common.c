@@ -93,12 +93,10 @@ escape_text(char *dst, size_t dstlen, const void *src, size_t len)
 		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\')
 			dst[o++] = (char)s[i];
 		else
-			o += sprintf(dst + o, "\\x%02x", s[i]);
+			o += (size_t)snprintf(dst + o, dstlen - o, "\\x%02x", s[i]);
 	}
-	if (i < len && o + 4 < dstlen) {
-		strcpy(dst + o, "...");
-		o += 3;
-	}
+	if (i < len && o + 4 < dstlen)
+		o += strlcpy(dst + o, "...", dstlen - o);
 	dst[o] = '\0';
 	return dst;
 }
@@ -289,19 +287,18 @@ buf_write_fd(struct buf *b, int fd, size_t max)
 mtime_t
 now_ms(void)
 {
-#ifdef CLOCK_MONOTONIC
+	return clock_monotonic_ms();
+}
+
+/* usleep() left POSIX in 2008; nanosleep() is everywhere */
+void
+sleep_ms(long ms)
+{
 	struct timespec ts;
 
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
-		return (mtime_t)ts.tv_sec * 1000UL + (mtime_t)(ts.tv_nsec / 1000000L);
-#endif
-	{
-		/* not monotonic, but keeps timers moving where the clock is missing */
-		struct timeval tv;
-
-		gettimeofday(&tv, NULL);
-		return (mtime_t)tv.tv_sec * 1000UL + (mtime_t)(tv.tv_usec / 1000L);
-	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
 }
 
 /* ---- descriptors ----------------------------------------------------------- */
@@ -329,15 +326,7 @@ set_cloexec(int fd)
 int
 make_pipe(int fds[2])
 {
-	if (pipe(fds) < 0)
-		return -1;
-	if (set_nonblock(fds[0]) < 0 || set_nonblock(fds[1]) < 0 ||
-	    set_cloexec(fds[0]) < 0 || set_cloexec(fds[1]) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	return 0;
+	return compat_pipe2(fds, CX_CLOEXEC | CX_NONBLOCK);
 }
 
 /* ---- signals: the self-pipe trick ---------------------------------------- */
@@ -415,7 +404,7 @@ random_nonce(char out[17])
 	unsigned char r[8];
 	int fd, i, got = 0;
 
-	fd = open("/dev/urandom", O_RDONLY);
+	fd = compat_open("/dev/urandom", O_RDONLY, CX_CLOEXEC);
 	if (fd >= 0) {
 		got = read(fd, r, sizeof r) == (ssize_t)sizeof r;
 		close(fd);
@@ -432,8 +421,10 @@ random_nonce(char out[17])
 			r[i] = (unsigned char)(x >> 16);
 		}
 	}
-	for (i = 0; i < 8; i++)
-		sprintf(out + 2 * i, "%02x", r[i]);
+	for (i = 0; i < 8; i++) {
+		out[2 * i] = "0123456789abcdef"[r[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
+	}
 	out[16] = '\0';
 }
 
@@ -533,11 +524,10 @@ fill_sockaddr(struct sockaddr_un *sa, const char *path)
 {
 	memset(sa, 0, sizeof *sa);
 	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sa->sun_path) {
+	if (strlcpy(sa->sun_path, path, sizeof sa->sun_path) >= sizeof sa->sun_path) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	strcpy(sa->sun_path, path);
 	return 0;
 }
 
@@ -549,10 +539,9 @@ unix_connect(const char *path)
 
 	if (fill_sockaddr(&sa, path) < 0)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	fd = compat_socket(AF_UNIX, SOCK_STREAM, CX_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	set_cloexec(fd);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		saved = errno;
 		close(fd);
@@ -580,10 +569,9 @@ unix_listen(const char *path, int mode)
 
 	if (fill_sockaddr(&sa, path) < 0)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	fd = compat_socket(AF_UNIX, SOCK_STREAM, CX_CLOEXEC | CX_NONBLOCK);
 	if (fd < 0)
 		return -1;
-	set_cloexec(fd);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			close(fd);
@@ -595,8 +583,7 @@ unix_listen(const char *path, int mode)
 	old = umask(0177);
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	umask(old);
-	if (rc < 0 || chmod(path, (mode_t)mode) < 0 || listen(fd, 64) < 0 ||
-	    set_nonblock(fd) < 0) {
+	if (rc < 0 || chmod(path, (mode_t)mode) < 0 || listen(fd, 64) < 0) {
 		saved = errno;
 		close(fd);
 		errno = saved;

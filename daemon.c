@@ -388,7 +388,7 @@ relay_down(struct call *c, const char *head, size_t hl, const void *data, size_t
 	}
 	{
 		char count[16];
-		int cl = sprintf(count, "%lu\n", (unsigned long)(hl + dl));
+		int cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(hl + dl));
 
 		if (buf_append(&c->pending, count, (size_t)cl) < 0 ||
 		    buf_append(&c->pending, head, hl) < 0 ||
@@ -448,7 +448,7 @@ relay_start(struct link *l, const struct msg *m)
 	d->ncalls++;
 	c->queued_at = now_ms();
 	/* same request, our id, and no target: the channel has one peer */
-	hl = sprintf(head, "%s %lu 0:,", msg_name(m->type), c->down_id);
+	hl = snprintf(head, sizeof head, "%s %lu 0:,", msg_name(m->type), c->down_id);
 	relay_down(c, head, (size_t)hl, p, (size_t)(end - p));
 	if (d->up)
 		relay_send_request(c);
@@ -468,12 +468,12 @@ relay_from_up(struct call *c, const struct msg *m)
 			return;
 		}
 		c->down_unacked += m->datalen;
-		hl = sprintf(head, "in %lu ", c->down_id);
+		hl = snprintf(head, sizeof head, "in %lu ", c->down_id);
 		relay_down(c, head, (size_t)hl, m->data, m->datalen);
 		break;
 	case M_EOF:
 	case M_CANCEL:
-		hl = sprintf(head, "%s %lu", msg_name(m->type), c->down_id);
+		hl = snprintf(head, sizeof head, "%s %lu", msg_name(m->type), c->down_id);
 		relay_down(c, head, (size_t)hl, NULL, 0);
 		/* after a cancel the far side sends nothing more for this call */
 		if (m->type == M_CANCEL)
@@ -481,7 +481,7 @@ relay_from_up(struct call *c, const struct msg *m)
 		break;
 	case M_ACK:
 		acked(&c->up_unacked, m->num);
-		hl = sprintf(head, "ack %lu %lu", c->down_id, m->num);
+		hl = snprintf(head, sizeof head, "ack %lu %lu", c->down_id, m->num);
 		relay_down(c, head, (size_t)hl, NULL, 0);
 		break;
 	default:
@@ -504,7 +504,7 @@ relay_from_down(struct call *c, const struct msg *m)
 			return;
 		}
 		c->up_unacked += m->datalen;
-		hl = sprintf(head, "%s %lu ", msg_name(m->type), c->up_id);
+		hl = snprintf(head, sizeof head, "%s %lu ", msg_name(m->type), c->up_id);
 		link_send(c->up, head, (size_t)hl, m->data, m->datalen);
 		break;
 	case M_ACK:
@@ -517,7 +517,7 @@ relay_from_down(struct call *c, const struct msg *m)
 		call_free(c);
 		break;
 	case M_FAIL:
-		hl = sprintf(head, "fail %lu %lu ", c->up_id, m->num);
+		hl = snprintf(head, sizeof head, "fail %lu %lu ", c->up_id, m->num);
 		link_send(c->up, head, (size_t)hl, m->data,
 		          m->datalen > 1000 ? 1000 : m->datalen);
 		call_free(c);
@@ -644,8 +644,8 @@ pump_output(struct call *c, int *fd, const char *word)
 
 	if (want == 0)
 		return 0;
-	n = link_send_read(c->up, head, (size_t)sprintf(head, "%s %lu ", word, c->up_id),
-	                   *fd, want);
+	n = link_send_read(c->up, head, (size_t)snprintf(head, sizeof head, "%s %lu ", word,
+	                   c->up_id), *fd, want);
 	if (n > 0) {
 		c->out_unacked += (unsigned long)n;
 		return (int)n;
@@ -706,7 +706,7 @@ served_progress(struct call *c)
 
 			if (n > DATA_CHUNK)
 				n = DATA_CHUNK;
-			hl = sprintf(head, "out %lu ", c->up_id);
+			hl = snprintf(head, sizeof head, "out %lu ", c->up_id);
 			link_send(c->up, head, (size_t)hl, buf_ptr(&c->text), n);
 			buf_consume(&c->text, n);
 			c->out_unacked += n;
@@ -768,17 +768,15 @@ expire_queued(mtime_t now)
 static void
 accept_client(void)
 {
-	int fd = accept(listen_fd, NULL, NULL);
+	int fd = compat_accept4(listen_fd, CX_CLOEXEC | CX_NONBLOCK);
 	struct link *l;
 	char name[64];
 	static unsigned long serial;
 
 	if (fd < 0)
 		return;
-	set_cloexec(fd);
-	set_nonblock(fd);
 	l = xmalloc(sizeof *l);
-	sprintf(name, "client %lu", ++serial);
+	snprintf(name, sizeof name, "client %lu", ++serial);
 	link_init(l, LINK_CONTROL, fd, name);
 	daemon_add_link(l);
 	debug("%s: connected", name);

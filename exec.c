@@ -62,9 +62,8 @@ command_find(const char *name, char *path, size_t pathlen)
 	if (!valid_command_name(name, strlen(name)))
 		return EXIT_NOTFOUND;
 	for (i = 0; i < ncommands_dirs; i++) {
-		if (strlen(commands_dirs[i]) + strlen(name) + 2 > pathlen)
+		if ((size_t)snprintf(path, pathlen, "%s/%s", commands_dirs[i], name) >= pathlen)
 			continue;
-		sprintf(path, "%s/%s", commands_dirs[i], name);
 		if (is_executable_file(path))
 			return 0;
 		if (stat(path, &st) == 0)
@@ -106,9 +105,9 @@ commands_list(struct buf *out)
 			size_t len = strlen(e->d_name);
 
 			if (!valid_command_name(e->d_name, len) ||
-			    strlen(commands_dirs[i]) + len + 2 > sizeof path)
+			    (size_t)snprintf(path, sizeof path, "%s/%s", commands_dirs[i],
+			                     e->d_name) >= sizeof path)
 				continue;
-			sprintf(path, "%s/%s", commands_dirs[i], e->d_name);
 			if (!is_executable_file(path) || already_listed(names, n, e->d_name))
 				continue;
 			if (n == cap) {
@@ -146,8 +145,10 @@ command_env(const char *guest)
 		if (strncmp(*e, "NEGOTIATOR_GUEST=", 17) != 0)
 			env[n++] = *e;
 	if (guest) {
-		env[n] = xmalloc(strlen(guest) + 18);
-		sprintf(env[n++], "NEGOTIATOR_GUEST=%s", guest);
+		size_t len = strlen(guest) + 18;
+
+		env[n] = xmalloc(len);
+		snprintf(env[n++], len, "NEGOTIATOR_GUEST=%s", guest);
 	}
 	return env;
 }
@@ -166,8 +167,9 @@ free_env(char **env, const char *guest)
 }
 
 /* A bigger stdout pipe means fewer switches between a fast command and us:
- * each one is costly in an emulated guest.  Linux >= 2.6.35; a no-op
- * (EINVAL/EPERM) elsewhere or beyond /proc/sys/fs/pipe-max-size. */
+ * each one is costly in an emulated guest.  Linux >= 2.6.35 (the constant
+ * is missing from older headers); an older kernel says EINVAL, and then
+ * we stop asking.  EPERM (over /proc/sys/fs/pipe-max-size) is ignored. */
 #if defined(__linux__) && !defined(F_SETPIPE_SZ)
 #define F_SETPIPE_SZ 1031
 #endif
@@ -175,7 +177,10 @@ static void
 grow_pipe(int fd)
 {
 #ifdef F_SETPIPE_SZ
-	fcntl(fd, F_SETPIPE_SZ, 1048576);
+	static int refused;
+
+	if (!refused && fcntl(fd, F_SETPIPE_SZ, 1048576) < 0 && errno == EINVAL)
+		refused = 1;
 #else
 	(void)fd;
 #endif
@@ -215,18 +220,17 @@ close_pair(int p[2])
 static int
 open_pipe(int p[2])
 {
-	if (pipe(p) < 0) {
+	if (compat_pipe2(p, CX_CLOEXEC) < 0) {
 		p[0] = p[1] = -1;
 		return -1;
 	}
-	set_cloexec(p[0]);
-	set_cloexec(p[1]);
 	return 0;
 }
 
 /* vfork(): no page tables copied, which matters in a small or emulated
- * guest (fork of even a tiny daemon costs milliseconds under TCG).  All
- * signals are blocked around it so no handler runs in the child. */
+ * guest (fork of even a tiny daemon costs milliseconds under TCG); fork()
+ * where the libc has no vfork (HAVE_VFORK 0).  All signals are blocked
+ * around it so no handler runs in the child. */
 static pid_t
 spawn(const char *path, char **argv, char **env, int fds[3])
 {
@@ -236,10 +240,10 @@ spawn(const char *path, char **argv, char **env, int fds[3])
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	exec_errno = 0;
-#ifdef NO_VFORK
-	pid = fork();
-#else
+#if HAVE_VFORK
 	pid = vfork();
+#else
+	pid = fork();
 #endif
 	if (pid == 0)
 		child_exec(path, argv, env, fds);

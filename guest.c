@@ -10,8 +10,6 @@
  */
 #include "negotiator.h"
 
-#include <sys/stat.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,6 +35,7 @@ struct port {
 	char path[PATH_MAX];         /* what we opened */
 	int is_unix;                 /* "unix:PATH": a socket, for tests */
 	int complained;              /* logged that it is missing or busy */
+	char tried[1024];            /* where it was looked for, when not found */
 	struct link link;
 };
 
@@ -45,56 +44,14 @@ static int sigio_seen;
 
 /* ---- finding and opening ports --------------------------------------------------- */
 
-static int
-read_line(const char *path, char *out, size_t outlen)
+/* Test hook: NEGOTIATOR_SYSROOT=DIR looks for DIR/sys/... and DIR/dev/...
+ * instead of /sys and /dev (see vport.c). */
+static const char *
+sysroot(void)
 {
-	FILE *f = fopen(path, "r");
-	size_t n;
+	const char *r = getenv("NEGOTIATOR_SYSROOT");
 
-	if (!f)
-		return -1;
-	if (!fgets(out, (int)outlen, f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	n = strlen(out);
-	while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-		out[--n] = '\0';
-	return 0;
-}
-
-/* The port's name is in /sys/class/virtio-ports/vportNpM/name; there may
- * be no /dev/virtio-ports/ symlinks when no udev runs. */
-static int
-find_port(const char *name, char *path, size_t pathlen)
-{
-	const char *sys = "/sys/class/virtio-ports";
-	DIR *d = opendir(sys);
-	struct dirent *e;
-	char file[PATH_MAX], line[256];
-	struct stat st;
-
-	if (d) {
-		while ((e = readdir(d)) != NULL) {
-			if (e->d_name[0] == '.' || strlen(e->d_name) > 64)
-				continue;
-			sprintf(file, "%s/%s/name", sys, e->d_name);
-			if (read_line(file, line, sizeof line) == 0 && strcmp(line, name) == 0 &&
-			    strlen(e->d_name) + 6 <= pathlen) {
-				sprintf(path, "/dev/%s", e->d_name);
-				closedir(d);
-				return 0;
-			}
-		}
-		closedir(d);
-	}
-	if (strlen(name) + 20 <= pathlen) {
-		sprintf(path, "/dev/virtio-ports/%s", name);
-		if (stat(path, &st) == 0)
-			return 0;
-	}
-	return -1;
+	return r ? r : "";
 }
 
 static int
@@ -106,13 +63,10 @@ resolve(struct port *p)
 		p->is_unix = 1;
 		g += 5;
 	}
-	if (g) {
-		if (strlen(g) >= sizeof p->path)
-			return -1;
-		strcpy(p->path, g);
-		return 0;
-	}
-	return find_port(p->name, p->path, sizeof p->path);
+	if (g)
+		return strlcpy(p->path, g, sizeof p->path) < sizeof p->path ? 0 : -1;
+	return vport_find(sysroot(), p->name, p->path, sizeof p->path, p->tried,
+	                  sizeof p->tried);
 }
 
 /* -1 with errno, or an open nonblocking descriptor */
@@ -127,10 +81,9 @@ open_port(struct port *p)
 	}
 	if (p->is_unix)
 		return unix_connect(p->path);
-	fd = open(p->path, O_RDWR | O_NONBLOCK | O_NOCTTY);
+	fd = compat_open(p->path, O_RDWR | O_NOCTTY, CX_CLOEXEC | CX_NONBLOCK);
 	if (fd < 0)
 		return -1;
-	set_cloexec(fd);
 	if (fcntl(fd, F_SETOWN, getpid()) < 0)
 		debug("%s: no SIGIO (%s): polling every %d s", p->path, strerror(errno),
 		      PROBE_INTERVAL / 1000);
@@ -150,16 +103,25 @@ want_sigio(struct port *p, int on)
 }
 
 static void
+complain(const struct port *p)
+{
+	if (!p->path[0])
+		warn("%s: no virtio port named %s (tried %s); will retry", p->link.name,
+		     p->name, p->tried);
+	else
+		warn("%s: unable to open %s: %s%s", p->link.name, p->path, strerror(errno),
+		     errno == EBUSY ? " (another process has it open); will retry" :
+		     "; will retry");
+}
+
+static void
 try_open(struct port *p, mtime_t now)
 {
 	int fd = open_port(p);
 
 	if (fd < 0) {
 		if (!p->complained++)
-			warn("%s: unable to open %s: %s%s", p->link.name,
-			     p->path[0] ? p->path : p->name, strerror(errno),
-			     errno == EBUSY ? " (another process has it open); will retry" :
-			     "; will retry");
+			complain(p);
 		p->link.retry_at = now + REOPEN_INTERVAL;
 		return;
 	}
@@ -283,7 +245,8 @@ usage(void)
 	       "  -d, --daemon               run the guest daemon (in the foreground)\n"
 	       "  -c, --character-device=PATH  the guest-to-host port (same as --guest-to-host)\n"
 	       "      --guest-to-host=PATH   port for requests to the host (default: found in\n");
-	printf("                             /sys/class/virtio-ports by the name %s)\n"
+	printf("                             /sys/class/virtio-ports, /dev/virtio-ports or\n"
+	       "                             debugfs by the name %s)\n"
 	       "      --host-to-guest=PATH   port for the host's requests (by name %s)\n"
 	       "                             (a PATH of unix:SOCKET connects to a UNIX socket)\n"
 	       "      --commands-dir=DIR     where to look for commands (repeatable, first wins;\n"
@@ -335,11 +298,11 @@ open_direct(struct port *p, long timeout)
 			return fd;
 		if (errno != EBUSY || (timeout > 0 && !TIME_BEFORE(now_ms(), end)))
 			break;
-		usleep(100000);
+		sleep_ms(100);
 	}
 	if (!p->path[0])
 		error("unable to find the virtio port %s (is the channel configured and "
-		      "virtio_console loaded?)", p->name);
+		      "virtio_console loaded?); tried %s", p->name, p->tried);
 	else
 		error("unable to open %s: %s", p->path, strerror(errno));
 	return -1;

@@ -106,17 +106,17 @@ scan_channels(found_fn found)
 				continue;
 			memcpy(name, e->d_name, nl);
 			name[nl] = '\0';
-			sprintf(h2g, "%s/%s", channels_dir, e->d_name);
-			sprintf(g2h, "%s/%s.%s", channels_dir, name, PORT_G2H);
+			snprintf(h2g, sizeof h2g, "%s/%s", channels_dir, e->d_name);
+			snprintf(g2h, sizeof g2h, "%s/%s.%s", channels_dir, name, PORT_G2H);
 			consider(found, name, h2g, g2h);
 		} else if (strncmp(e->d_name, "domain-", 7) == 0) {
 			const char *g = domain_dir_guest(e->d_name);
 
 			if (strlen(g) > MAX_NAME)
 				continue;
-			strcpy(name, g);
-			sprintf(h2g, "%s/%s/%s", channels_dir, e->d_name, PORT_H2G);
-			sprintf(g2h, "%s/%s/%s", channels_dir, e->d_name, PORT_G2H);
+			strlcpy(name, g, sizeof name);
+			snprintf(h2g, sizeof h2g, "%s/%s/%s", channels_dir, e->d_name, PORT_H2G);
+			snprintf(g2h, sizeof g2h, "%s/%s/%s", channels_dir, e->d_name, PORT_G2H);
 			consider(found, name, h2g, g2h);
 		}
 	}
@@ -153,11 +153,12 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 	}
 	if (!g) {
 		g = xcalloc(1, sizeof *g);
-		strcpy(g->name, name);
+		strlcpy(g->name, name, sizeof g->name);
 		for (i = 0; i < 2; i++) {
 			char lname[MAX_NAME + 40];
 
-			sprintf(lname, "guest %s %s", name, i == 0 ? "host-to-guest" : "guest-to-host");
+			snprintf(lname, sizeof lname, "guest %s %s", name,
+			         i == 0 ? "host-to-guest" : "guest-to-host");
 			link_init(&g->link[i], LINK_CHANNEL, -1, lname);
 			g->link[i].owner = g;
 			g->link[i].retry_at = now_ms();
@@ -169,8 +170,8 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 		guests = g;
 		logit("guest %s: found its channels", name);
 	}
-	strcpy(g->path[0], h2g);
-	strcpy(g->path[1], g2h);
+	strlcpy(g->path[0], h2g, sizeof g->path[0]);
+	strlcpy(g->path[1], g2h, sizeof g->path[1]);
 	g->seen = 1;
 }
 
@@ -436,7 +437,7 @@ remember_h2g(const char *name, const char *h2g, const char *g2h)
 {
 	(void)g2h;
 	if (strcmp(name, names[0]) == 0 && !direct_path[0])
-		strcpy(direct_path, h2g);
+		strlcpy(direct_path, h2g, sizeof direct_path);
 }
 
 /* No daemon: connect to the guest's host-to-guest socket ourselves. */

@@ -99,7 +99,7 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 		return -1;
 	if (headlen + datalen > MAX_PAYLOAD || headlen + datalen == 0)
 		fatal("internal error: frame of %lu bytes", (unsigned long)(headlen + datalen));
-	cl = sprintf(count, "%lu\n", (unsigned long)(headlen + datalen));
+	cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(headlen + datalen));
 	d = buf_reserve(&l->out, (size_t)cl + headlen + datalen);
 	if (!d) {
 		/* the peer has not read for too long: fail closed */
@@ -159,7 +159,7 @@ link_send_read(struct link *l, const char *head, size_t headlen, int fd, size_t 
 	for (i = 0, q = d, got = (size_t)n; got > 0; i++, got -= len) {
 		len = got < iov[i].iov_len ? got : iov[i].iov_len;
 		total = headlen + len;
-		cl = sprintf(count, "%lu\n", (unsigned long)total);
+		cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)total);
 		if (q + cl + headlen != iov[i].iov_base)   /* only a short last frame */
 			memmove(q + cl + headlen, iov[i].iov_base, len);
 		memcpy(q, count, (size_t)cl);

@@ -8,17 +8,9 @@
 #ifndef NEGOTIATOR_H
 #define NEGOTIATOR_H
 
-/* Feature macros live here, not in CFLAGS, so that a build system passing
- * its own CFLAGS (buildroot, distro packaging) still gets them. */
-#ifndef _XOPEN_SOURCE
-#define _XOPEN_SOURCE 600
-#endif
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE 1
-#endif
-#ifndef _BSD_SOURCE
-#define _BSD_SOURCE 1
-#endif
+/* Feature macros live in a header, not in CFLAGS, so that a build system
+ * passing its own CFLAGS (buildroot, distro packaging) still gets them. */
+#include "compat/features.h"
 
 #include <sys/types.h>
 #include <stddef.h>
@@ -113,6 +105,7 @@ ssize_t buf_write_fd(struct buf *b, int fd, size_t max);  /* write() from it */
 typedef unsigned long mtime_t;   /* monotonic milliseconds, wraps safely */
 #define TIME_BEFORE(a, b) ((long)((a) - (b)) < 0)
 mtime_t now_ms(void);
+void sleep_ms(long ms);
 int set_nonblock(int fd);
 int set_cloexec(int fd);
 int make_pipe(int fds[2]);         /* nonblocking, close-on-exec */
@@ -140,6 +133,12 @@ int parse_seconds(const char *s, long *out);
 /* shell-like word splitting (python's shlex.split); NULL on error with *err */
 char **shlex_split(const char *s, const char **err);
 void free_argv(char **argv);
+
+/* ---- virtio ports in a guest (vport.c) ----------------------------------- */
+/* The device of the port called name, found under root ("" on a real
+ * system): 0 with its path, or -1 with what was looked at in tried. */
+int vport_find(const char *root, const char *name, char *path, size_t pathlen,
+               char *tried, size_t triedlen);
 
 /* ---- command line options (opts.c) ------------------------------------- */
 struct opt_spec {

@@ -307,7 +307,7 @@ int
 netstring_put(struct buf *b, const void *p, size_t n)
 {
 	char head[24];
-	int hl = sprintf(head, "%lu:", (unsigned long)n);
+	int hl = snprintf(head, sizeof head, "%lu:", (unsigned long)n);
 
 	if (buf_append(b, head, (size_t)hl) < 0 || buf_append(b, p, n) < 0 ||
 	    buf_append(b, ",", 1) < 0)

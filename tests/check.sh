@@ -3,6 +3,8 @@
 # tests/check.sh: what `make check` runs.  Each suite prints "ok"/"not ok"
 # lines and its own "N passed, N failed"; this adds them up and ends with
 # the total on one line.  Exits non-zero when anything failed.
+# COMPAT=all in the environment (make check COMPAT=all) also checks that
+# the unit tests ran every compat/ fallback.
 
 cd "$(dirname "$0")/.." || exit 1
 PASSED=0
@@ -32,6 +34,15 @@ run_suite() { # NAME COMMAND...
 }
 
 run_suite "unit tests" ./tests/unit
+# make check COMPAT=all: the fallbacks must have run, not only been built
+if [ "$COMPAT" = all ]; then
+	if printf '%s\n' "$out" | grep -q '^ok - COMPAT=all: every shim ran its fallback'; then
+		PASSED=$((PASSED + 1))
+	else
+		echo "not ok - COMPAT=all, but the unit tests did not run every fallback"
+		FAILED=$((FAILED + 1))
+	fi
+fi
 run_suite "built-in commands" sh tests/builtins.sh scripts/commands
 run_suite "integration over the stand-in" sh tests/integration.sh .
 

@@ -389,5 +389,13 @@ check "--help works" test "$rc" = 0 -a -s "$T/out"
 $GUEST --version > "$T/out" 2>&1; rc=$?
 check "--version works" has "$T/out" "negotiator-guest"
 
+# no daemon and no port: the error names every place port discovery looked
+mkdir -p "$T/root/dev"
+NEGOTIATOR_SYSROOT="$T/root" $B/negotiator-guest --control-socket "$T/none.sock" -e x -t 1 \
+	> "$T/out" 2>&1; rc=$?
+check "no virtio port: exit 125" [ "$rc" -eq 125 ]
+check "no virtio port: sysfs, udev and /dev/vport* tried" \
+	grep -q "tried $T/root/sys/class/virtio-ports (missing); .*/dev/virtio-ports/.* (missing); .*/dev/vport\* (none)" "$T/out"
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

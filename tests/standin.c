@@ -15,7 +15,7 @@
  * SIGUSR1 injects garbage into live relays, SIGHUP drops the host clients,
  * SIGTERM/SIGINT remove the sockets and exit.
  *
- * Strict C89 + POSIX, one select() loop, nonblocking descriptors, bounded
+ * Strict C89 + POSIX, one poll() loop, nonblocking descriptors, bounded
  * buffers with backpressure.
  */
 #ifndef _POSIX_C_SOURCE
@@ -28,11 +28,11 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/select.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -236,11 +236,6 @@ static int accept_nb(int lfd)
     if (fd < 0) {
         if (!would_block(errno) && errno != ECONNABORTED)
             say("accept: %s", strerror(errno));
-        return -1;
-    }
-    if (fd >= FD_SETSIZE) {
-        say("descriptor %d too large for select(), dropped", fd);
-        close(fd);
         return -1;
     }
     set_nonblock(fd);
@@ -526,76 +521,93 @@ static void handle_signals(void)
 
 /* ---------- main loop ---------- */
 
-static void watch(int fd, fd_set *set, int *maxfd)
-{
-    FD_SET(fd, set);
-    if (fd > *maxfd)
-        *maxfd = fd;
-}
+/* poll(), not select(): FD_SET is a checked function call under
+ * _FORTIFY_SOURCE (__fdelt_chk, glibc >= 2.15), and has a size limit. */
+static struct pollfd pfds[2 + 4 * MAX_PORTS];
+static int npfds;
 
-static void build_sets(fd_set *rd, fd_set *wr, int *maxfd)
+static void watch(int fd, short events)
 {
     int i;
-    FD_ZERO(rd);
-    FD_ZERO(wr);
-    *maxfd = sig_pipe[0];
-    FD_SET(sig_pipe[0], rd);
+    for (i = 0; i < npfds && pfds[i].fd != fd; i++)
+        ;
+    if (i == npfds) {
+        pfds[npfds].fd = fd;
+        pfds[npfds++].events = 0;
+    }
+    pfds[i].events |= events;
+}
+
+static int ready(int fd, short events)
+{
+    int i;
+    for (i = 0; i < npfds; i++)
+        if (pfds[i].fd == fd)
+            return (pfds[i].revents & (events | POLLERR | POLLHUP | POLLNVAL)) != 0 &&
+                   (pfds[i].events & events) != 0;
+    return 0;
+}
+
+static void build_sets(void)
+{
+    int i;
+    npfds = 0;
+    watch(sig_pipe[0], POLLIN);
     for (i = 0; i < nports; i++) {
         struct port *p = ports[i];
         /* Not watching a listener keeps new clients waiting in the backlog. */
         if (p->host_fd < 0)
-            watch(p->host_listen, rd, maxfd);
+            watch(p->host_listen, POLLIN);
         else {
             /* Backpressure: stop reading when the guest-bound buffer is full. */
             if (p->gstate != G_LIVE || ring_room(&p->to_guest) > 0)
-                watch(p->host_fd, rd, maxfd);
+                watch(p->host_fd, POLLIN);
             if (p->to_host.len > 0)
-                watch(p->host_fd, wr, maxfd);
+                watch(p->host_fd, POLLOUT);
         }
         if (p->gstate == G_NONE)
-            watch(p->guest_listen, rd, maxfd);
+            watch(p->guest_listen, POLLIN);
         else {
             if (p->gstate == G_CLOSING || ring_room(&p->to_host) > 0)
-                watch(p->guest_fd, rd, maxfd);
+                watch(p->guest_fd, POLLIN);
             if (p->to_guest.len > 0)
-                watch(p->guest_fd, wr, maxfd);
+                watch(p->guest_fd, POLLOUT);
         }
     }
 }
 
 /* Every step re-checks the state: an earlier step may have closed a side. */
-static void service_port(struct port *p, fd_set *rd, fd_set *wr)
+static void service_port(struct port *p)
 {
-    if (p->host_fd < 0 && FD_ISSET(p->host_listen, rd))
+    if (p->host_fd < 0 && ready(p->host_listen, POLLIN))
         host_accept(p);
-    if (p->gstate == G_NONE && FD_ISSET(p->guest_listen, rd))
+    if (p->gstate == G_NONE && ready(p->guest_listen, POLLIN))
         guest_accept(p);
-    if (p->host_fd >= 0 && FD_ISSET(p->host_fd, rd))
+    if (p->host_fd >= 0 && ready(p->host_fd, POLLIN))
         host_readable(p);
-    if (p->gstate != G_NONE && FD_ISSET(p->guest_fd, rd))
+    if (p->gstate != G_NONE && ready(p->guest_fd, POLLIN))
         guest_readable(p);
-    if (p->host_fd >= 0 && FD_ISSET(p->host_fd, wr))
+    if (p->host_fd >= 0 && ready(p->host_fd, POLLOUT))
         host_writable(p);
-    if (p->gstate != G_NONE && FD_ISSET(p->guest_fd, wr))
+    if (p->gstate != G_NONE && ready(p->guest_fd, POLLOUT))
         guest_writable(p);
 }
 
 static void run(void)
 {
-    fd_set rd, wr;
-    int maxfd, i;
+    int i;
 
     for (;;) {
-        build_sets(&rd, &wr, &maxfd);
-        if (select(maxfd + 1, &rd, &wr, NULL, NULL) < 0) {
+        build_sets();
+        if (poll(pfds, (nfds_t)npfds, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            die("select: %s", strerror(errno));
+            die("poll: %s", strerror(errno));
         }
-        if (FD_ISSET(sig_pipe[0], &rd))
+        if (ready(sig_pipe[0], POLLIN))
             handle_signals();
         for (i = 0; i < nports; i++)
-            service_port(ports[i], &rd, &wr);
+            service_port(ports[i]);
     }
 }
 

@@ -1,13 +1,20 @@
 /*
  * tests/unit.c: unit tests for the pure parts: framing, the message parser
  * on truncated, oversized and garbage input, resynchronisation, netstrings,
- * shlex splitting, name validation, option parsing, the bounded buffer.
+ * shlex splitting, name validation, option parsing, the bounded buffer;
+ * and each compat/ fallback, run directly whatever the probe found, with
+ * the implementation each shim really used (COMPAT=all: every fallback).
  *
  * Prints "ok - ..." / "not ok - ..." per assertion and a last line
  * "N passed, N failed"; exits 1 on any failure.
  */
 #include "negotiator.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +329,342 @@ test_opts(void)
 	      strcmp(st.operands[1], "-v") == 0, "opts: operands anywhere, -- ends options");
 }
 
+/* ---- compat/ ------------------------------------------------------------ */
+
+static char tmpdir[64];
+
+/* FD_CLOEXEC and O_NONBLOCK of fd, as CX_ flags; -1 when not open */
+static int
+fd_cx(int fd)
+{
+	int fd_fl = fcntl(fd, F_GETFD), fl = fcntl(fd, F_GETFL);
+
+	if (fd_fl < 0 || fl < 0)
+		return -1;
+	return (fd_fl & FD_CLOEXEC ? CX_CLOEXEC : 0) | (fl & O_NONBLOCK ? CX_NONBLOCK : 0);
+}
+
+/* a pair made by f has exactly the flags asked for, on both ends */
+static int
+pipe_has(int (*f)(int[2], int), int cx)
+{
+	int fds[2], ok;
+
+	if (f(fds, cx) < 0)
+		return 0;
+	ok = fd_cx(fds[0]) == cx && fd_cx(fds[1]) == cx;
+	close(fds[0]);
+	close(fds[1]);
+	return ok;
+}
+
+static void
+test_pipe2(void)
+{
+	check(pipe_has(pipe2_fallback, CX_CLOEXEC | CX_NONBLOCK) && pipe_has(pipe2_fallback, 0) &&
+	      pipe_has(pipe2_fallback, CX_CLOEXEC), "compat: pipe2 fallback sets exactly the flags asked");
+	check(pipe_has(compat_pipe2, CX_CLOEXEC | CX_NONBLOCK) && pipe_has(compat_pipe2, CX_CLOEXEC),
+	      "compat: pipe2 sets exactly the flags asked");
+	printf("# compat: pipe2 used %s\n", compat_used.pipe2);
+}
+
+/* a connection accepted by f from a fresh listener has exactly cx */
+static int
+accept_has(const char *path, int (*f)(int, int), int cx)
+{
+	int l = unix_listen(path, 0600), c = -1, a = -1, ok = 0;
+
+	if (l >= 0 && (c = unix_connect(path)) >= 0) {
+		set_nonblock(l);   /* already is: a failed accept must not hang the tests */
+		a = f(l, cx);
+		ok = a >= 0 && fd_cx(a) == cx;
+	}
+	if (a >= 0)
+		close(a);
+	if (c >= 0)
+		close(c);
+	if (l >= 0)
+		close(l);
+	unlink(path);
+	return ok;
+}
+
+static void
+test_accept4(void)
+{
+	char path[96];
+
+	sprintf(path, "%s/sock", tmpdir);
+	check(accept_has(path, accept4_fallback, CX_CLOEXEC | CX_NONBLOCK) &&
+	      accept_has(path, accept4_fallback, CX_CLOEXEC),
+	      "compat: accept4 fallback sets exactly the flags asked");
+	check(accept_has(path, compat_accept4, CX_CLOEXEC | CX_NONBLOCK) &&
+	      accept_has(path, compat_accept4, CX_CLOEXEC), "compat: accept4 sets exactly the flags asked");
+	printf("# compat: accept4 used %s\n", compat_used.accept4);
+}
+
+static int
+socket_has(int (*f)(int, int, int), int cx)
+{
+	int fd = f(AF_UNIX, SOCK_STREAM, cx), ok = fd >= 0 && fd_cx(fd) == cx;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static int
+open_has(int (*f)(const char *, int, int), int cx)
+{
+	int fd = f("/dev/null", O_RDONLY, cx), ok = fd >= 0 && fd_cx(fd) == cx;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static void
+test_cloexec(void)
+{
+	check(socket_has(socket_fallback, CX_CLOEXEC) &&
+	      socket_has(socket_fallback, CX_CLOEXEC | CX_NONBLOCK),
+	      "compat: socket fallback sets exactly the flags asked");
+	check(socket_has(compat_socket, CX_CLOEXEC) && socket_has(compat_socket, CX_CLOEXEC | CX_NONBLOCK),
+	      "compat: socket sets exactly the flags asked");
+	check(open_has(open_fallback, CX_CLOEXEC) && open_has(open_fallback, CX_CLOEXEC | CX_NONBLOCK) &&
+	      open_has(open_fallback, 0), "compat: open fallback sets exactly the flags asked");
+	check(open_has(compat_open, CX_CLOEXEC) && open_has(compat_open, CX_CLOEXEC | CX_NONBLOCK),
+	      "compat: open sets exactly the flags asked");
+	printf("# compat: socket used %s, open used %s\n", compat_used.socket, compat_used.open);
+}
+
+/* f never goes back over many calls, and moves on with time */
+static int
+clock_works(unsigned long (*f)(void))
+{
+	unsigned long first = f(), prev = first, t;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		t = f();
+		if ((long)(t - prev) < 0)
+			return 0;
+		prev = t;
+	}
+	sleep_ms(30);
+	t = f();
+	return (long)(t - first) >= 25 && (long)(t - first) < 5000;
+}
+
+static void
+test_clock(void)
+{
+	unsigned long a, b, c;
+
+	check(clock_works(clock_fallback_ms), "compat: clock fallback never goes back and advances");
+	a = clock_never_back(900000UL);
+	b = clock_never_back(900000UL - 5000);
+	c = clock_never_back(900000UL - 4990);
+	check(b == a && c == a + 10, "compat: a clock set back stalls the fallback, then it moves on");
+	check(clock_works(clock_monotonic_ms), "compat: clock never goes back and advances");
+	printf("# compat: clock used %s\n", compat_used.clock);
+}
+
+static void
+test_strlcpy(void)
+{
+	char d[8];
+
+	memset(d, 'x', sizeof d);
+	check(compat_strlcpy(d, "hello world", 6) == 11 && strcmp(d, "hello") == 0 && d[6] == 'x',
+	      "compat: strlcpy fallback truncates, terminates and returns the length");
+	check(compat_strlcpy(d, "abc", 4) == 3 && strcmp(d, "abc") == 0 &&
+	      compat_strlcpy(d, "zz", 0) == 2 && d[0] == 'a', "compat: strlcpy fallback at the edges");
+	check(strlcpy(d, "0123456789", sizeof d) == 10 && strcmp(d, "0123456") == 0,
+	      "compat: strlcpy truncates");
+	printf("# compat: strlcpy used %s\n", HAVE_STRLCPY ? "libc" : "fallback");
+}
+
+static int
+env_is(const char *name, const char *want)
+{
+	const char *v = getenv(name);
+
+	return want ? v && strcmp(v, want) == 0 : v == NULL;
+}
+
+static void
+test_setenv(void)
+{
+	const char *n = "NEGOTIATOR_UNIT_VAR";
+
+	check(compat_setenv(n, "one", 1) == 0 && env_is(n, "one") &&
+	      compat_setenv(n, "two", 0) == 0 && env_is(n, "one") &&
+	      compat_setenv(n, "three", 1) == 0 && env_is(n, "three"),
+	      "compat: setenv fallback visible through getenv, overwrite honoured");
+	check(compat_unsetenv(n) == 0 && env_is(n, NULL), "compat: unsetenv fallback removes it");
+	errno = 0;
+	check(compat_setenv("A=B", "x", 1) < 0 && errno == EINVAL && compat_unsetenv("") < 0,
+	      "compat: bad names refused");
+	check(setenv(n, "four", 1) == 0 && env_is(n, "four") && unsetenv(n) == 0 && env_is(n, NULL),
+	      "compat: setenv and unsetenv");
+	printf("# compat: setenv used %s\n", HAVE_SETENV ? "libc" : "fallback");
+}
+
+static int
+put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+static void
+test_stat(void)
+{
+	char file[96], link[96];
+	struct stat st;
+	int fd, ok;
+
+	sprintf(file, "%s/five", tmpdir);
+	sprintf(link, "%s/link", tmpdir);
+	put_file(file, "12345");
+	ok = symlink(file, link) == 0;
+	check(stat(file, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 5 &&
+	      stat(link, &st) == 0 && S_ISREG(st.st_mode), "compat: stat");
+	check(ok && lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "compat: lstat");
+	fd = open(file, O_RDONLY);
+	check(fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 5 && S_ISREG(st.st_mode),
+	      "compat: fstat");
+	check(stat("/nonexistent/x", &st) < 0 && errno == ENOENT, "compat: stat of nothing fails");
+	if (fd >= 0)
+		close(fd);
+	printf("# compat: stat used %s\n", HAVE_XSTAT ? "__xstat" : "libc");
+}
+
+/* No MSG_NOSIGNAL anywhere: every program ignores SIGPIPE instead, so a
+ * write to a closed pipe or socket fails with EPIPE. */
+static void
+test_sigpipe(void)
+{
+	static const int none[] = { 0 };
+	int fds[2], rc = -1, err = 0;
+
+	sig_setup(none);
+	if (pipe(fds) == 0) {
+		close(fds[0]);
+		rc = (int)write(fds[1], "x", 1);
+		err = errno;
+		close(fds[1]);
+	}
+	check(rc < 0 && err == EPIPE, "signals: SIGPIPE ignored, writes fail with EPIPE");
+}
+
+/* make every directory of path, then the file with text */
+static int
+put_tree(const char *root, const char *rel, const char *text)
+{
+	char path[256];
+	char *p;
+
+	sprintf(path, "%s/%s", root, rel);
+	for (p = path + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	return put_file(path, text);
+}
+
+static int
+found_at(const char *root, const char *name, const char *rel)
+{
+	char path[256], want[256], tried[1024];
+
+	sprintf(want, "%s/%s", root, rel);
+	return vport_find(root, name, path, sizeof path, tried, sizeof tried) == 0 &&
+	       strcmp(path, want) == 0;
+}
+
+static void
+test_vport(void)
+{
+	char a[96], b[96], c[96], d[96], path[256], tried[1024];
+
+	sprintf(a, "%s/sysfs", tmpdir);
+	put_tree(a, "sys/class/virtio-ports/vport0p1/name", "org.qemu.guest_agent.0\n");
+	put_tree(a, "sys/class/virtio-ports/vport0p2/name", PORT_H2G "\n");
+	put_tree(a, "dev/vport0p2", "");
+	check(found_at(a, PORT_H2G, "dev/vport0p2"), "vport: found by name in sysfs");
+
+	sprintf(b, "%s/udev", tmpdir);
+	put_tree(b, "dev/virtio-ports/" PORT_G2H, "");
+	check(found_at(b, PORT_G2H, "dev/virtio-ports/" PORT_G2H), "vport: found by udev's symlink");
+
+	sprintf(c, "%s/debugfs", tmpdir);
+	put_tree(c, "dev/vport1p1", "");
+	put_tree(c, "dev/vport1p2", "");
+	put_tree(c, "sys/kernel/debug/virtio-ports/vport1p1", "name: other\nguest_connected: 0\n");
+	put_tree(c, "sys/kernel/debug/virtio-ports/vport1p2", "name: " PORT_G2H "\nis_console: no\n");
+	check(found_at(c, PORT_G2H, "dev/vport1p2"), "vport: no sysfs class: /dev/vport* named by debugfs");
+
+	sprintf(d, "%s/none", tmpdir);
+	put_tree(d, "dev/vport2p1", "");
+	check(vport_find(d, PORT_G2H, path, sizeof path, tried, sizeof tried) < 0 && !path[0] &&
+	      strstr(tried, "/sys/class/virtio-ports (missing)") &&
+	      strstr(tried, "/dev/virtio-ports/" PORT_G2H " (missing)") &&
+	      strstr(tried, "/dev/vport* (1 devices"), "vport: none found, and where it looked is told");
+	check(vport_find(a, PORT_G2H, path, sizeof path, tried, sizeof tried) < 0 &&
+	      strstr(tried, "virtio-ports (2 ports, none named so)"),
+	      "vport: sysfs ports with other names are not taken");
+}
+
+/* COMPAT=all must really have run every fallback, not only built them */
+static void
+test_compat_all(void)
+{
+	printf("# compat: spawn uses %s\n", HAVE_VFORK ? "vfork" : "fork");
+	if (!COMPAT_ALL)
+		return;
+	check(!HAVE_PIPE2 && !HAVE_ACCEPT4 && !HAVE_SOCK_CLOEXEC && !HAVE_O_CLOEXEC &&
+	      !HAVE_CLOCK_GETTIME && !HAVE_STRLCPY && !HAVE_SETENV && !HAVE_VFORK &&
+	      strcmp(compat_used.pipe2, "fallback") == 0 &&
+	      strcmp(compat_used.accept4, "fallback") == 0 &&
+	      strcmp(compat_used.socket, "fallback") == 0 &&
+	      strcmp(compat_used.open, "fallback") == 0 &&
+	      strcmp(compat_used.clock, "fallback") == 0, "COMPAT=all: every shim ran its fallback");
+}
+
+static void
+test_compat(void)
+{
+	sprintf(tmpdir, "/tmp/negotiator-unit-%ld", (long)getpid());
+	if (mkdir(tmpdir, 0700) < 0) {
+		check(0, "compat: a temporary directory");
+		return;
+	}
+	test_pipe2();
+	test_accept4();
+	test_cloexec();
+	test_clock();
+	test_strlcpy();
+	test_setenv();
+	test_stat();
+	test_sigpipe();
+	test_vport();
+	test_compat_all();
+	{
+		char cmd[96];
+
+		sprintf(cmd, "rm -rf %s", tmpdir);
+		if (system(cmd) != 0)
+			printf("# unable to remove %s\n", tmpdir);
+	}
+}
+
 /* data frames read straight from a pipe: a long read framed in place, a
  * short one moved down to meet its shorter count, both parse back */
 static void
@@ -371,6 +714,7 @@ main(void)
 	test_buffer();
 	test_escape();
 	test_opts();
+	test_compat();
 	test_send_read();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
