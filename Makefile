@@ -1,4 +1,5 @@
-# negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`.
+# negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`,
+# `make portcheck`.
 # Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX and DESTDIR.
 # The built-in commands' directory (from PREFIX) is compiled in through the
 # generated paths.h, rebuilt whenever it changes: `make install PREFIX=/usr`
@@ -77,6 +78,12 @@ tests/qga: tests/qga.c
 demo: all tests/standin
 	sh tests/demo.sh
 
+# gcc/clang strict, tcc, static musl, static cross builds run under
+# qemu-user, glibc symbol versions, system calls; each in its own copy of
+# the tree.  One PASS/FAIL line per target (tests/portcheck.sh).
+portcheck:
+	sh tests/portcheck.sh
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(BUILTINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SHAREDIR)
@@ -97,4 +104,4 @@ uninstall:
 clean:
 	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench
 
-.PHONY: all check vm-check bench demo install uninstall clean FORCE
+.PHONY: all check vm-check bench demo portcheck install uninstall clean FORCE
