@@ -1,4 +1,5 @@
-# negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`.
+# negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`,
+# `make portcheck`.
 # Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX, DESTDIR and COMPAT.
 # compat/probe.sh finds out what the libc has (compat/config.h, and the
 # libraries to link in compat/config.libs), again whenever CC, the flags or
@@ -94,6 +95,12 @@ tests/qga: tests/qga.c compat/config.h
 demo: all tests/standin
 	sh tests/demo.sh
 
+# gcc/clang strict, tcc, static musl, static cross builds run under
+# qemu-user, glibc symbol versions, system calls; each in its own copy of
+# the tree.  One PASS/FAIL line per target (tests/portcheck.sh).
+portcheck:
+	sh tests/portcheck.sh
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(BUILTINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SHAREDIR)
@@ -116,4 +123,4 @@ clean:
 	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
 		compat/config.stamp compat/config.log
 
-.PHONY: all check vm-check bench demo install uninstall clean FORCE
+.PHONY: all check vm-check bench demo portcheck install uninstall clean FORCE
