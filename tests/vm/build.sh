@@ -60,6 +60,7 @@ build_guest() {
 	B="$CACHE/build"
 	rm -rf "$B" && mkdir -p "$B"
 	(cd "$TOP" && cp -R Makefile *.c *.h compat "$B/")
+	rm -f "$B"/*.o "$B"/compat/*.o "$B"/compat/config.*   # the probe runs again for this CC
 	if command -v musl-gcc >/dev/null 2>&1; then CC=musl-gcc; else CC=cc; fi
 	make -s -C "$B" CC="$CC" LDFLAGS=-static negotiator-guest >&2
 	$CC -O2 -static -o "$B/rawio" "$HERE/rawio.c" >&2
