@@ -23,8 +23,8 @@
 
 cd "$(dirname "$0")/.." || exit 1
 SRC=$(pwd)
-ALL_TARGETS="gcc clang plain tcc musl i686 armhf aarch64 s390x powerpc glibc syscalls"
-LONG_FIRST="musl armhf aarch64 powerpc s390x i686 syscalls tcc gcc clang plain glibc"
+ALL_TARGETS="gcc clang plain compat tcc musl i686 armhf aarch64 s390x powerpc glibc syscalls"
+LONG_FIRST="musl armhf aarch64 powerpc s390x i686 syscalls compat tcc gcc clang plain glibc"
 TARGETS=${*:-$ALL_TARGETS}
 W=$(mktemp -d "${TMPDIR:-/tmp}/negotiator-portcheck.XXXXXX") || exit 1
 mkdir "$W/logs" "$W/results"
@@ -152,6 +152,18 @@ t_plain() {
 	copy_tree "$t"
 	build "$W/$t" CFLAGS='-std=c89 -pedantic -Werror' $PROGS || fail "cc -std=c89 -pedantic -Werror: build failed: $(build_error)"
 	result PASS "host $(kib "$W/$t/negotiator-host"), guest $(kib "$W/$t/negotiator-guest")"
+}
+
+# every compat/ fallback forced on: the whole of make check must pass so
+t_compat() {
+	need cc=gcc
+	copy_tree "$t"
+	(cd "$W/$t" && make COMPAT=all check) > "$W/logs/$t.check.log" 2>&1
+	rc=$?
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$W/logs/$t.check.log" | tail -n 1)
+	[ $rc -eq 0 ] || fail "make check COMPAT=all: ${last:-build failed} (log: $W/logs/$t.check.log)"
+	# (tests/check.sh fails unless the unit tests saw every fallback run)
+	result PASS "make check with every fallback: $last"
 }
 
 # tcc: ignores -O2 -std=c89 -pedantic -Wextra silently; give it what it has
