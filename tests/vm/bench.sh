@@ -81,22 +81,32 @@ row "qemu-ga guest-ping round trip (persistent client)" "$(stats "$VM_DIR/lat")"
 
 # ---- throughput ----------------------------------------------------------------------------
 bytes=$((MB * 1048576))
-# the physical limit: plain bytes through a port of the same guest, no agent
-# (the reader notes when it has all bytes: poke itself lingers until its timeout)
-rm -f "$VM_DIR/rawdone"
-"$TOP/tests/poke" "$RAW" 120 < /dev/null 2>/dev/null |
-	{ head -c "$bytes" > /dev/null; now_us > "$VM_DIR/rawdone"; } &
-sleep 0.5
-t0=$(now_us)
-$HOST -t 300 vm1 -e "raw-out $MB" > /dev/null 2>&1
-while [ ! -s "$VM_DIR/rawdone" ]; do sleep 0.05; done
-t1=$(cat "$VM_DIR/rawdone")
-RAW_OUT=$(rate "$bytes" $((t1 - t0)))
+# the physical limit: plain bytes through a port of the same guest, no agent.
+# raw_out GUEST-COMMAND: MB/s until the host has every byte (its reader then
+# leaves: QEMU serves one client per socket, the next test needs the port)
+raw_out() {
+	rm -f "$VM_DIR/rawdone" "$VM_DIR/rawfifo"
+	mkfifo "$VM_DIR/rawfifo"
+	"$TOP/tests/poke" "$RAW" 120 < /dev/null > "$VM_DIR/rawfifo" 2>/dev/null &
+	reader=$!
+	{ head -c "$bytes" > /dev/null; now_us > "$VM_DIR/rawdone"; } < "$VM_DIR/rawfifo" &
+	sleep 0.5
+	t0=$(now_us)
+	$HOST -t 300 vm1 -e "$1" > /dev/null 2>&1
+	i=0
+	while [ ! -s "$VM_DIR/rawdone" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+	kill $reader 2>/dev/null
+	wait $reader 2>/dev/null
+	if [ -s "$VM_DIR/rawdone" ]; then rate "$bytes" $(($(cat "$VM_DIR/rawdone") - t0)); else echo 0; fi
+}
+RAW_OUT=$(raw_out "raw-out $MB")
 row "raw channel guest->host ($MB MiB through bench.raw.0)" "$RAW_OUT MB/s"
+RAW_PIPE=$(raw_out "raw-pipe $MB")
+row "  the same fed through a pipe (dd | plain copier, no agent)" "$RAW_PIPE MB/s ($(pct "$RAW_PIPE" "$RAW_OUT") of raw)"
 "$TOP/tests/poke" "$RAW" 120 < /dev/zero > /dev/null 2>&1 &
 writer=$!
-$HOST -t 300 vm1 -e "raw-in $MB" > "$VM_DIR/rawin" 2>/dev/null
-kill $writer 2>/dev/null
+$HOST -t 300 vm1 -e "raw-in $MB" > "$VM_DIR/rawin" 2>&1
+kill $writer 2>/dev/null; wait $writer 2>/dev/null
 # timed in the guest by rawio, from the first byte to the last
 set -- $(cat "$VM_DIR/rawin")
 if [ "$1" = "$bytes" ] && [ "${2:-0}" -gt 0 ]; then
@@ -110,6 +120,7 @@ fi
 us=$(time_cmd sh -c "$HOST -t 0 vm1 -e 'zeros $MB' > /dev/null")
 NEG_OUT=$(rate "$bytes" "$us")
 row "guest command output -> host, negotiator ($MB MiB, no cap)" "$NEG_OUT MB/s ($(pct "$NEG_OUT" "$RAW_OUT") of raw; target 80%)"
+row "  negotiator / the same bytes through a pipe without agent" "$(pct "$NEG_OUT" "$RAW_PIPE")"
 head -c "$bytes" /dev/zero > "$VM_DIR/in"
 us=$(time_cmd sh -c "$HOST -t 0 vm1 -e sink < '$VM_DIR/in'")
 NEG_IN=$(rate "$bytes" "$us")

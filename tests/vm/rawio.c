@@ -5,9 +5,13 @@
  *
  *   rawio out PORT BYTES   write BYTES zero bytes, 32 KiB per write()
  *   rawio in PORT BYTES    read BYTES bytes (the host is writing)
+ *   rawio pipe PORT BYTES  copy BYTES bytes from stdin (a pipe, grown to
+ *                          1 MiB as negotiator-guest grows a command's) into
+ *                          PORT: the best any agent fed by a pipe can do
  *
  * Prints "BYTES MICROSECONDS": for `in`, from the first byte to the last.
  */
+#define _GNU_SOURCE 1   /* F_SETPIPE_SZ */
 #define _XOPEN_SOURCE 600
 #include <sys/types.h>
 #include <errno.h>
@@ -27,19 +31,53 @@ now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+/* stdin -> port: read up to 256 KiB, write it out 32 KiB at a time */
+static int
+copy_in(const char *port, double total)
+{
+	static char buf[262144];
+	double t0 = now_us(), done = 0;
+	ssize_t n, w, off;
+	int fd;
+
+#ifdef F_SETPIPE_SZ
+	fcntl(0, F_SETPIPE_SZ, 1048576);
+#endif
+	if ((fd = open(port, O_WRONLY)) < 0) {
+		fprintf(stderr, "rawio: unable to open %s: %s\n", port, strerror(errno));
+		return 1;
+	}
+	while (done < total && (n = read(0, buf, sizeof buf)) > 0) {
+		for (off = 0; off < n; off += w) {
+			w = write(fd, buf + off, (size_t)(n - off < 32768 ? n - off : 32768));
+			if (w <= 0) {
+				fprintf(stderr, "rawio: write: %s\n", strerror(errno));
+				return 1;
+			}
+		}
+		done += (double)n;
+	}
+	printf("%.0f %.0f\n", done, now_us() - t0);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static char buf[65536];
 	double t0 = 0, total, done = 0;
-	int fd, out;
+	int fd, out, pipe_in;
 	ssize_t n;
 
-	if (argc != 4 || (strcmp(argv[1], "in") != 0 && strcmp(argv[1], "out") != 0)) {
-		fprintf(stderr, "usage: rawio in|out PORT BYTES\n");
+	if (argc != 4 || (strcmp(argv[1], "in") != 0 && strcmp(argv[1], "out") != 0 &&
+	                  strcmp(argv[1], "pipe") != 0)) {
+		fprintf(stderr, "usage: rawio in|out|pipe PORT BYTES\n");
 		return 2;
 	}
-	out = argv[1][0] == 'o';
+	pipe_in = argv[1][0] == 'p';
+	out = argv[1][0] != 'i';
+	if (pipe_in)
+		return copy_in(argv[2], atof(argv[3]));
 	total = atof(argv[3]);
 	if ((fd = open(argv[2], out ? O_WRONLY : O_RDONLY)) < 0) {
 		fprintf(stderr, "rawio: unable to open %s: %s\n", argv[2], strerror(errno));
