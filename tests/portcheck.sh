@@ -23,8 +23,8 @@
 
 cd "$(dirname "$0")/.." || exit 1
 SRC=$(pwd)
-ALL_TARGETS="gcc clang plain compat tcc musl i686 armhf aarch64 s390x powerpc glibc syscalls"
-LONG_FIRST="musl armhf aarch64 powerpc s390x i686 syscalls compat tcc gcc clang plain glibc"
+ALL_TARGETS="gcc clang plain compat tcc musl i686 armhf aarch64 s390x powerpc glibc syscalls oldkernel"
+LONG_FIRST="musl armhf aarch64 powerpc s390x i686 syscalls oldkernel compat tcc gcc clang plain glibc"
 TARGETS=${*:-$ALL_TARGETS}
 W=$(mktemp -d "${TMPDIR:-/tmp}/negotiator-portcheck.XXXXXX") || exit 1
 mkdir "$W/logs" "$W/results"
@@ -337,6 +337,40 @@ exchange_cleanup() { # TRACEDIR
 	for f in "$1/trace.hostd" "$1/trace.guestd" "$1/trace.guestd2" "$1/standin.pid"; do
 		[ -s "$f" ] && kill "$(sed -n '1s/ .*//p' "$f")" 2>/dev/null
 	done
+}
+
+# An old kernel under the native build: strace makes each process's first
+# pipe2() and every accept4() fail with ENOSYS, and each process's first
+# socket() (with SOCK_CLOEXEC) with EINVAL, as Linux before 2.6.27/2.6.28
+# would.  The whole exchange must still work, each process must switch to
+# the fallback (pipe, accept, a plain socket) and never ask for the refused
+# flags again.  (A new glibc's pipe() is itself pipe2(fds, 0), which an old
+# kernel's old glibc would not issue: hence only the first pipe2 refused.)
+t_oldkernel() {
+	need strace=strace
+	[ -x "$W/native/negotiator-host" ] || fail "the native reference build failed (log: $W/logs/native.log)"
+	INJECT="-e inject=pipe2:error=ENOSYS:when=1 -e inject=accept4:error=ENOSYS -e inject=socket:error=EINVAL:when=1"
+	why=$(exchange "$W/native" "$W/$t.trace")
+	exchange_cleanup "$W/$t.trace"
+	[ -z "$why" ] || fail "exchange on an emulated old kernel failed: $why"
+	# per process: refused calls, fallbacks after them, refused flags asked again
+	set -- $(cat "$W/$t.trace"/trace.* | awk '
+		{ pid = $1 }
+		/ pipe2\(.*= -1 ENOSYS .*\(INJECTED\)/ { inj["pipe2"]++; ref[pid, "pipe2"] = 1; next }
+		/ accept4\(.*= -1 ENOSYS .*\(INJECTED\)/ { if (!ref[pid, "accept4"]++) inj["accept4"]++; next }
+		/ socket\(.*SOCK_CLOEXEC.*= -1 EINVAL .*\(INJECTED\)/ { inj["socket"]++; ref[pid, "socket"] = 1; next }
+		ref[pid, "pipe2"] && / pipe2\(.*O_(CLOEXEC|NONBLOCK)/ { again++ }
+		ref[pid, "pipe2"] && (/ pipe\(/ || / pipe2\(\[[0-9]+, [0-9]+\], 0\)/) { fb["pipe2"]++ }
+		ref[pid, "accept4"] && / accept\(/ { fb["accept4"]++ }
+		ref[pid, "socket"] && / socket\(AF_UNIX, SOCK_STREAM, 0\)/ { fb["socket"]++ }
+		END { printf "%d %d %d %d %d %d %d\n", inj["pipe2"], fb["pipe2"], inj["accept4"],
+		      fb["accept4"], inj["socket"], fb["socket"], again }')
+	[ $# = 7 ] || fail "could not read the traces"
+	[ "$1" -gt 0 ] && [ "$2" -gt 0 ] || fail "pipe2: $1 refused, $2 pipe() fallbacks seen"
+	[ "$3" -gt 0 ] && [ "$4" -gt 0 ] || fail "accept4: $3 refused, $4 accept() fallbacks seen"
+	[ "$5" -gt 0 ] && [ "$6" -gt 0 ] || fail "SOCK_CLOEXEC: $5 refused, $6 plain socket() fallbacks seen"
+	[ "$7" = 0 ] || fail "$7 calls asked again for flags refused in the same process"
+	result PASS "exchange works without pipe2 ($1 processes fell back, $2 pipe() calls), accept4 ($3, $4 accept() calls), SOCK_CLOEXEC ($5, $6 plain socket() calls); refused flags never asked again"
 }
 
 # the syscall names in a directory of traces, one a line
