@@ -63,6 +63,48 @@ finish(struct client *c, int code, const char *reason)
 		strncpy(c->reason, reason, sizeof c->reason - 1);
 }
 
+/* select() on one descriptor; 1 when it is ready */
+static int
+wait_fd(int fd, int rd, long ms)
+{
+	struct fdset r, w;
+	int n;
+
+	memset(&r, 0, sizeof r);
+	memset(&w, 0, sizeof w);
+	fdset_zero(&r, fd);
+	fdset_zero(&w, fd);
+	fdset_add(rd ? &r : &w, fd);
+	n = select_sets(fd + 1, &r, &w, ms) > 0 && fdset_has(rd ? &r : &w, fd);
+	fdset_free(&r);
+	fdset_free(&w);
+	return n;
+}
+
+static void
+forward_stdin(struct client *c)
+{
+	static unsigned char data[DATA_CHUNK];
+	unsigned long room = CALL_WINDOW - c->in_unacked;
+	ssize_t n;
+	char head[32];
+	int hl;
+
+	do
+		n = read(0, data, room < DATA_CHUNK ? room : DATA_CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		c->stdin_open = 0;
+		link_sendf(&c->link, "eof %lu", CALL_ID);
+		return;
+	}
+	hl = snprintf(head, sizeof head, "in %lu ", CALL_ID);
+	link_send(&c->link, head, (size_t)hl, data, (size_t)n);
+	c->in_unacked += (unsigned long)n;
+}
+
 static void
 send_request(struct client *c)
 {
@@ -93,6 +135,10 @@ send_request(struct client *c)
 	if (r->op == OP_EXEC && c->stdin_open && isatty(0)) {
 		c->stdin_open = 0;
 		link_sendf(&c->link, "eof %lu", CALL_ID);
+	} else if (c->stdin_open && wait_fd(0, 1, 0)) {
+		/* stdin already at hand (/dev/null, a file, a filled pipe) goes
+		 * out with the request: one wakeup of the far side less */
+		forward_stdin(c);
 	}
 }
 
@@ -137,30 +183,6 @@ process(struct client *c)
 		else if (ev == EV_MSG)
 			on_message(c, &m);
 	}
-}
-
-static void
-forward_stdin(struct client *c)
-{
-	static unsigned char data[DATA_CHUNK];
-	unsigned long room = CALL_WINDOW - c->in_unacked;
-	ssize_t n;
-	char head[32];
-	int hl;
-
-	do
-		n = read(0, data, room < DATA_CHUNK ? room : DATA_CHUNK);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
-	if (n <= 0) {
-		c->stdin_open = 0;
-		link_sendf(&c->link, "eof %lu", CALL_ID);
-		return;
-	}
-	hl = snprintf(head, sizeof head, "in %lu ", CALL_ID);
-	link_send(&c->link, head, (size_t)hl, data, (size_t)n);
-	c->in_unacked += (unsigned long)n;
 }
 
 static int
@@ -218,20 +240,6 @@ on_timeout(struct client *c)
 }
 
 /* Wait until fd is writable (or readable, with rd), at most ms (-1: ever). */
-static void
-wait_fd(int fd, int rd, long ms)
-{
-	struct fdset r, w;
-
-	memset(&r, 0, sizeof r);
-	memset(&w, 0, sizeof w);
-	fdset_zero(&r, fd);
-	fdset_zero(&w, fd);
-	fdset_add(rd ? &r : &w, fd);
-	select_sets(fd + 1, &r, &w, ms);
-	fdset_free(&r);
-	fdset_free(&w);
-}
 
 /* Get what is queued (a cancel, acks) out before closing, briefly. */
 static void
