@@ -373,8 +373,18 @@ link_timers(struct link *l, mtime_t now, int active)
 		}
 		return;
 	}
-	if (!active || l->kind == LINK_CONTROL)
+	if (!active || l->kind == LINK_CONTROL) {
+		l->active = 0;
 		return;
+	}
+	if (!l->active) {
+		/* silence is counted from the first call on an idle link: a ping
+		 * right behind the call's first frame would only put a round trip
+		 * into its way (measurable in an emulated guest) */
+		l->active = 1;
+		if (!l->ping_sent)
+			l->last_rx = now;
+	}
 	if (!l->ping_sent && !TIME_BEFORE(now, l->last_rx + PING_INTERVAL)) {
 		link_sendf(l, "ping");
 		l->ping_sent = 1;

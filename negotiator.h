@@ -217,6 +217,7 @@ struct link {
 	char nonce[17], peer[17];
 	mtime_t last_rx, next_hello, ping_at, retry_at;
 	int ping_sent;
+	int active;                 /* had calls at the last timer check */
 	int ncalls;                 /* calls currently using this link */
 	void *owner;                /* host: the guest this channel belongs to */
 	unsigned long next_id;
