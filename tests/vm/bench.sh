@@ -128,8 +128,11 @@ row "stdin -> guest command, negotiator ($MB MiB)" "$NEG_IN MB/s ($(pct "$NEG_IN
 us=$(time_cmd sh -c "$HOST -t 0 vm1 -e 'host-out $MB' > /dev/null")
 NEG_HOUT=$(rate "$bytes" "$us")
 row "host command output -> guest, negotiator ($MB MiB)" "$NEG_HOUT MB/s ($(pct "$NEG_HOUT" "$RAW_IN") of raw h->g)"
-$QGA output /bin/sh -c 'head -c 16777216 /dev/zero' > "$VM_DIR/qout" 2>&1
-row "guest command output -> host, qemu-ga (16 MiB asked)" "$(cat "$VM_DIR/qout")"
+# 32 MiB asked: qemu-ga keeps the first 16 MiB and says truncated=1
+$QGA output /bin/sh -c 'head -c 33554432 /dev/zero' > "$VM_DIR/qout" 2>&1
+QGA_OUT=$(sed -n 's/^bytes=\([0-9]*\) seconds=\([0-9.]*\) .*/\1 \2/p' "$VM_DIR/qout" |
+	awk '{ if ($2 > 0) printf "%.1f MB/s, %d bytes returned", $1 / $2 / 1e6, $1 }')
+row "guest command output -> host, qemu-ga (32 MiB asked)" "${QGA_OUT:-failed}; $(sed 's/^bytes=[0-9]* //' "$VM_DIR/qout")"
 QGA_HWM=$($HOST vm1 -e 'rss qemu-ga' 2>/dev/null | tr '\n' ' ')
 
 # ---- memory, sizes, concurrency ------------------------------------------------------------
