@@ -640,12 +640,13 @@ pump_output(struct call *c, int *fd, const char *word)
 {
 	size_t want = CALL_WINDOW - c->out_unacked;
 	char head[40];
+	int hl;
 	ssize_t n;
 
 	if (want == 0)
 		return 0;
-	n = link_send_read(c->up, head, (size_t)snprintf(head, sizeof head, "%s %lu ", word,
-	                   c->up_id), *fd, want);
+	hl = snprintf(head, sizeof head, "%s %lu ", word, c->up_id);
+	n = link_send_read(c->up, head, (size_t)hl, *fd, want);
 	if (n > 0) {
 		c->out_unacked += (unsigned long)n;
 		return (int)n;
