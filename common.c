@@ -20,6 +20,24 @@
 #include <unistd.h>
 
 const char *progname = "negotiator";
+
+/* A program started with descriptor 0, 1 or 2 closed would hand that
+ * number to its first open() or socket(): a CLI's control socket would
+ * become its stdin, a daemon's log lines would land in a channel.  So the
+ * gaps are filled with /dev/null before anything else is opened. */
+void
+std_fds_guard(void)
+{
+	int fd;
+
+	do
+		fd = open("/dev/null", O_RDWR);
+	while (fd >= 0 && fd <= 2);
+	if (fd > 2)
+		close(fd);
+	else if (fcntl(2, F_GETFD) < 0 || fcntl(0, F_GETFD) < 0 || fcntl(1, F_GETFD) < 0)
+		_exit(EXIT_AGENT);    /* no /dev/null and a gap: nowhere safe to write */
+}
 int log_level = LOG_LVL_INFO;
 static int log_syslog;
 

@@ -316,6 +316,7 @@ main(int argc, char **argv)
 	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list = 0, mode = 0600, fd, rc;
 
+	std_fds_guard();
 	log_open("negotiator-guest", 0);
 	memset(&st, 0, sizeof st);
 	memset(&req, 0, sizeof req);

@@ -469,6 +469,7 @@ main(int argc, char **argv)
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc;
 	long scan;
 
+	std_fds_guard();
 	log_open("negotiator-host", 0);
 	memset(&st, 0, sizeof st);
 	memset(&req, 0, sizeof req);

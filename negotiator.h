@@ -66,6 +66,7 @@
 enum { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG, LOG_LVL_TRACE };
 extern const char *progname;
 extern int log_level;
+void std_fds_guard(void);   /* first thing in main: fill closed 0, 1, 2 */
 void log_open(const char *prog, int use_syslog);
 void fatal(const char *fmt, ...);   /* logs and exits EXIT_AGENT */
 void error(const char *fmt, ...);

@@ -209,6 +209,16 @@ check "output streams in real time" wait_until has "$T/out" first
 check "... while the remote command is still running" alive $c
 wait $c
 
+# started with descriptor 0, 1 or 2 closed: the first socket must not take its place
+$HOST vm1 -e "blob $T/blob1m" 0<&- > "$T/out" 2>"$T/err"; rc=$?
+check "CLI started with stdin closed: 1 MiB output byte-exact, exit 0" \
+	test "$rc" = 0 -a ! -s "$T/err" -a "$(cksum < "$T/out")" = "$(cksum < "$T/blob1m")"
+$HOST vm1 -e "blob $T/blob1m" 1>&- 2>"$T/err"; rc=$?
+check "CLI started with stdout closed: exit 0, no protocol error" test "$rc" = 0 -a ! -s "$T/err"
+$GUEST -e "blob $T/blob1m" 0<&- 2>&- > "$T/out"; rc=$?
+check "guest CLI started with stdin and stderr closed: output byte-exact" \
+	test "$rc" = 0 -a "$(cksum < "$T/out")" = "$(cksum < "$T/blob1m")"
+
 rm -f "$T/endless"
 ( $HOST -t 30 vm1 -e "endless $T/endless" 2>/dev/null; echo $? > "$T/endless.rc" ) | head -n 3 > "$T/out"
 check "output into a closed pipe: the client stops with 141 (SIGPIPE)" test "$(cat "$T/endless.rc")" = 141
@@ -328,10 +338,13 @@ check "guest booted again: calls work without restarting anything" wait_until re
 
 # ---- more guests -----------------------------------------------------------------------------
 start_standin vm2 "$T/g2" --scheme domain-id --id 7
-$GUEST2 -d --commands-dir "$T/gc" --host-to-guest "unix:$T/g2/negotiator-host-to-guest.0" \
-	--guest-to-host "unix:$T/g2/negotiator-guest-to-host.0" 2>>"$T/guest2.log" &
+# (this daemon starts with 0, 1 and 2 closed, and logs verbosely: nothing
+# it logs may land in a channel or a socket)
+$GUEST2 -d -v --commands-dir "$T/gc" --host-to-guest "unix:$T/g2/negotiator-host-to-guest.0" \
+	--guest-to-host "unix:$T/g2/negotiator-guest-to-host.0" 0<&- 1>&- 2>&- &
 PIDS="$PIDS $!"
-check "a guest that appears later is picked up (domain-ID-NAME)" wait_until $HOST vm2 -e echo-args
+check "a guest that appears later is picked up (domain-ID-NAME; daemon started with 0-2 closed)" \
+	wait_until $HOST vm2 -e echo-args
 $GUEST2 -e whoami-guest > "$T/out" 2>&1
 check "its commands see NEGOTIATOR_GUEST=vm2" test "$(cat "$T/out")" = "guest=vm2"
 start_standin vm3 "$T/g3" --scheme domain
