@@ -34,6 +34,7 @@ link_init(struct link *l, enum link_kind kind, int fd, const char *name)
 static void
 new_session(struct link *l)
 {
+	l->partial = 0;
 	random_nonce(l->nonce);
 	l->up = 0;
 	/* a local client starts cleanly with hello: no resync, garbage ends it */
@@ -334,8 +335,14 @@ link_next(struct link *l, struct msg *m)
 			l->syncing = 0;
 		}
 		rc = frame_parse(buf_ptr(&l->in), buf_len(&l->in), &payload, &plen, &used);
-		if (rc == FRAME_MORE)
+		if (rc == FRAME_MORE) {
+			if (buf_len(&l->in) && !l->partial) {
+				l->partial = 1;
+				l->partial_at = now_ms();
+			}
 			return EV_NONE;
+		}
+		l->partial = 0;
 		if (rc == FRAME_BAD) {
 			resync(l, "malformed frame");
 			continue;
@@ -360,11 +367,28 @@ link_next(struct link *l, struct msg *m)
 /* Hellos while no session; keepalive pings while calls are in flight, and
  * a session that stays silent too long is over (the host cannot see a
  * guest process die: only silence tells). */
+/* A peer writes whole frames; one that stays incomplete on a channel (which
+ * we always read) means the stream lost bytes where the peer restarted: the
+ * old peer died mid-frame and the new one's hello went into that frame (a
+ * 2.6.35 guest does not even see the host go when it reconnects at once).
+ * Resynchronizing finds the next hello.  Not for local clients: we stop
+ * reading those while they do not read us. */
+static int
+frame_stalled(const struct link *l, mtime_t now)
+{
+	return l->partial && l->kind != LINK_CONTROL &&
+	       !TIME_BEFORE(now, l->partial_at + FRAME_STALL);
+}
+
 void
 link_timers(struct link *l, mtime_t now, int active)
 {
 	if (l->fd < 0 || l->paused || l->dead)
 		return;
+	if (frame_stalled(l, now)) {
+		resync(l, "a frame stayed incomplete (the peer restarted in the middle of one?)");
+		return;
+	}
 	if (!l->up) {
 		if (l->initiates && !TIME_BEFORE(now, l->next_hello)) {
 			if (buf_len(&l->out) == 0)
@@ -398,15 +422,15 @@ link_timers(struct link *l, mtime_t now, int active)
 mtime_t
 link_deadline(const struct link *l, mtime_t now, int active)
 {
-	mtime_t far = now + 3600000UL;
+	mtime_t far = now + 3600000UL, d = far;
 
 	if (l->fd < 0 || l->paused || l->dead)
 		return far;
 	if (!l->up)
-		return l->initiates ? l->next_hello : far;
-	if (!active || l->kind == LINK_CONTROL)
-		return far;
-	if (!l->ping_sent)
-		return l->last_rx + PING_INTERVAL;
-	return l->ping_at + PEER_DEAD_AFTER;
+		d = l->initiates ? l->next_hello : far;
+	else if (active && l->kind != LINK_CONTROL)
+		d = l->ping_sent ? l->ping_at + PEER_DEAD_AFTER : l->last_rx + PING_INTERVAL;
+	if (l->partial && l->kind != LINK_CONTROL && TIME_BEFORE(l->partial_at + FRAME_STALL, d))
+		d = l->partial_at + FRAME_STALL;
+	return d;
 }

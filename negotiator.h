@@ -41,6 +41,7 @@
 #define PING_INTERVAL    3000      /* keepalive while calls are in flight */
 #define PEER_DEAD_AFTER  12000     /* silence that ends a session with calls */
 #define SCAN_INTERVAL    10000     /* host: rescan the channel directory */
+#define FRAME_STALL      5000      /* a channel's frame incomplete this long: resync */
 
 /* ---- exit codes agreed with users ------------------------------------ */
 #define EXIT_TIMEOUT     124
@@ -215,6 +216,8 @@ struct link {
 	int paused;                 /* guest port with no host: wait for SIGIO */
 	int dead;                   /* close and free at the next chance */
 	size_t consumed;            /* frame handed out, consumed on next call */
+	int partial;                /* the input ends in an incomplete frame, */
+	mtime_t partial_at;         /* ... since then */
 	char nonce[17], peer[17];
 	mtime_t last_rx, next_hello, ping_at, retry_at;
 	int ping_sent;

@@ -701,6 +701,44 @@ test_send_read(void)
 	buf_free(&l.out);
 }
 
+/* A peer that died in the middle of a frame, and a new peer whose hello
+ * went into that frame (a 2.6.35 guest sees no EOF when the host reconnects
+ * at once): after FRAME_STALL the link resynchronizes and finds the hello. */
+static void
+test_frame_stall(void)
+{
+	static const char old_hello[] = "24\nhello 1 0123456789abcdef";
+	static const char cut[] = "32011\nout 1 data of a frame whose end never came";
+	static const char new_hello[] = "24\nhello 1 fedcba9876543210";
+	struct link l;
+	struct msg m;
+	int fds[2], ok, up, reset;
+	mtime_t now;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+		return;
+	set_nonblock(fds[0]);
+	link_init(&l, LINK_CHANNEL, fds[0], "stall");
+	ok = write(fds[1], old_hello, strlen(old_hello)) == (ssize_t)strlen(old_hello);
+	link_read(&l);
+	check(ok && link_next(&l, &m) == EV_UP, "stall: session up with the first peer");
+	ok = write(fds[1], cut, strlen(cut)) == (ssize_t)strlen(cut) &&
+	     write(fds[1], new_hello, strlen(new_hello)) == (ssize_t)strlen(new_hello);
+	link_read(&l);
+	check(ok && link_next(&l, &m) == EV_NONE && l.partial, "stall: the hello sits in a cut frame");
+	now = now_ms();
+	link_timers(&l, now + FRAME_STALL - 100, 0);
+	check(link_next(&l, &m) == EV_NONE && l.up, "stall: nothing happens before FRAME_STALL");
+	check(link_deadline(&l, now, 0) == l.partial_at + FRAME_STALL,
+	      "stall: the loop wakes up for it");
+	link_timers(&l, l.partial_at + FRAME_STALL, 0);
+	reset = link_next(&l, &m) == EV_RESET;
+	up = link_next(&l, &m) == EV_UP && memcmp(l.peer, "fedcba9876543210", 16) == 0;
+	check(reset && up, "stall: the old session ends, the new peer's hello is found");
+	link_detach(&l);
+	close(fds[1]);
+}
+
 int
 main(void)
 {
@@ -716,6 +754,7 @@ main(void)
 	test_opts();
 	test_compat();
 	test_send_read();
+	test_frame_stall();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
