@@ -860,6 +860,8 @@ build_sets(struct loop_sets *s)
 			want(s, l->fd, 0);
 		if (l->fd >= 0 && !l->paused && !l->dead && buf_len(&l->out))
 			want(s, l->fd, 1);
+		if (l->fd >= 0 && l->paused && l->pause_wake)
+			want(s, l->fd, 1);
 	}
 	for (c = calls; c; c = c->next) {
 		int room;
@@ -901,6 +903,8 @@ service_links(struct loop_sets *s)
 	for (l = links; l; l = l->next) {
 		int rc;
 
+		if (l->fd >= 0 && l->paused && l->pause_wake && fdset_has(&s->w, l->fd))
+			l->woke = 1;     /* the tick hook looks at the port */
 		if (l->fd < 0 || l->paused || l->dead)
 			continue;
 		if (fdset_has(&s->r, l->fd)) {

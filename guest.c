@@ -5,8 +5,12 @@
  * opens the guest-to-host port itself when no daemon runs.
  *
  * A virtio port reads EOF while no host is connected and select() then
- * reports it readable forever: we keep it open, stop selecting on it and
- * wait for SIGIO (with a slow timer for kernels that do not send it).
+ * reports it readable forever: we keep it open, stop selecting it for
+ * reading and wait for the host.  Kernels from 2.6.37 on send SIGIO when
+ * the host connects; 2.6.35/2.6.36 accept O_ASYNC but never send it (the
+ * flag does not stick, which is how we tell).  There the port is selected
+ * for writing instead: it turns writable when the host connects.  A probe
+ * with a bounded back-off stands behind both.
  */
 #include "negotiator.h"
 
@@ -26,7 +30,12 @@
 #define O_ASYNC FASYNC
 #endif
 
-#define PROBE_INTERVAL  5000   /* look at a port with no host this often */
+#define PROBE_INTERVAL  5000   /* SIGIO: look at a port with no host this often */
+#define BACKOFF_MIN      100   /* no SIGIO: first look after the host left, */
+#define BACKOFF_MAX     1600   /* ... doubling up to this, in case the port's
+                                  turning writable went unnoticed */
+#define PROBE_SLACK      200   /* a look due this soon is taken now: both
+                                  ports are looked at in one wakeup */
 #define REOPEN_INTERVAL 1000   /* retry opening or connecting a port */
 
 struct port {
@@ -34,13 +43,24 @@ struct port {
 	const char *given;           /* path from the command line, or NULL */
 	char path[PATH_MAX];         /* what we opened */
 	int is_unix;                 /* "unix:PATH": a socket, for tests */
-	int complained;              /* logged that it is missing or busy */
+	int complained;              /* logged that it cannot be opened */
+	int absent;                  /* no such port (yet) */
+	int no_multiport;            /* ... and no virtio-serial port at all */
+	int sigio;                   /* SIGIO on host connect: 1, 0, -1 unknown */
+	long backoff;                /* ms to the next look, without SIGIO */
 	char tried[1024];            /* where it was looked for, when not found */
 	struct link link;
 };
 
 static struct port ports[2];   /* host-to-guest, guest-to-host */
 static int sigio_seen;
+static long wait_ports;        /* --wait-ports: seconds, 0 = forever */
+static mtime_t waiting_since;  /* a port was first missing */
+static int waiting;            /* ... and we said so */
+
+#define NO_MULTIPORT_HINT \
+	"no virtio-serial port at all: is virtio_console loaded? Named ports need a " \
+	"multiport virtio_console (Linux 2.6.35 or later, or a backport such as RHEL 6's)"
 
 /* ---- finding and opening ports --------------------------------------------------- */
 
@@ -58,6 +78,7 @@ static int
 resolve(struct port *p)
 {
 	const char *g = p->given;
+	int rc;
 
 	if (g && strncmp(g, "unix:", 5) == 0) {
 		p->is_unix = 1;
@@ -65,11 +86,30 @@ resolve(struct port *p)
 	}
 	if (g)
 		return strlcpy(p->path, g, sizeof p->path) < sizeof p->path ? 0 : -1;
-	return vport_find(sysroot(), p->name, p->path, sizeof p->path, p->tried,
-	                  sizeof p->tried);
+	rc = vport_find(sysroot(), p->name, p->path, sizeof p->path, p->tried,
+	                sizeof p->tried);
+	p->absent = rc < 0;
+	p->no_multiport = rc == -2;
+	return rc < 0 ? -1 : 0;
 }
 
-/* -1 with errno, or an open nonblocking descriptor */
+/* 2.6.35's virtio_console refuses a second opener with EMFILE where later
+ * kernels say EBUSY; EMFILE while a descriptor is still free means that. */
+static int
+port_busy(int err)
+{
+	int fd;
+
+	if (err == EBUSY)
+		return 1;
+	if (err != EMFILE || (fd = open("/dev/null", O_RDONLY)) < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/* -1 with errno (EBUSY: another process has it), or an open nonblocking
+ * descriptor */
 static int
 open_port(struct port *p)
 {
@@ -82,36 +122,41 @@ open_port(struct port *p)
 	if (p->is_unix)
 		return unix_connect(p->path);
 	fd = compat_open(p->path, O_RDWR | O_NOCTTY, CX_CLOEXEC | CX_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0) {
+		if (port_busy(errno))
+			errno = EBUSY;
 		return -1;
-	if (fcntl(fd, F_SETOWN, getpid()) < 0)
-		debug("%s: no SIGIO (%s): polling every %d s", p->path, strerror(errno),
-		      PROBE_INTERVAL / 1000);
+	}
+	p->sigio = fcntl(fd, F_SETOWN, getpid()) < 0 ? 0 : -1;
 	return fd;
 }
 
 /* SIGIO tells us when the host connects.  Only wanted while waiting for
- * it: with a host there, a signal per arriving chunk is pure overhead. */
+ * it: with a host there, a signal per arriving chunk is pure overhead.
+ * The first time it is asked for, reading the flag back tells whether
+ * this kernel supports it at all. */
 static void
 want_sigio(struct port *p, int on)
 {
-	int fl;
+	static int said;
+	int fl, fd = p->link.fd;
 
-	if (p->is_unix || (fl = fcntl(p->link.fd, F_GETFL)) < 0)
+	if (p->is_unix || p->sigio == 0 || (fl = fcntl(fd, F_GETFL)) < 0)
 		return;
-	fcntl(p->link.fd, F_SETFL, on ? fl | O_ASYNC : fl & ~O_ASYNC);
+	if (fcntl(fd, F_SETFL, on ? fl | O_ASYNC : fl & ~O_ASYNC) < 0)
+		p->sigio = 0;
+	else if (on && p->sigio < 0)
+		p->sigio = (fl = fcntl(fd, F_GETFL)) >= 0 && (fl & O_ASYNC) ? 1 : 0;
+	if (p->sigio == 0 && !said++)
+		logit("this kernel sends no SIGIO for virtio ports: waiting for a port "
+		      "to turn writable instead (and looking every %d ms at most)", BACKOFF_MAX);
 }
 
 static void
 complain(const struct port *p)
 {
-	if (!p->path[0])
-		warn("%s: no virtio port named %s (tried %s); will retry", p->link.name,
-		     p->name, p->tried);
-	else
-		warn("%s: unable to open %s: %s%s", p->link.name, p->path, strerror(errno),
-		     errno == EBUSY ? " (another process has it open); will retry" :
-		     "; will retry");
+	warn("%s: unable to open %s: %s%s", p->link.name, p->path, strerror(errno),
+	     errno == EBUSY ? " (another process has it open); will retry" : "; will retry");
 }
 
 static void
@@ -119,10 +164,10 @@ try_open(struct port *p, mtime_t now)
 {
 	int fd = open_port(p);
 
+	p->link.retry_at = now + REOPEN_INTERVAL;
 	if (fd < 0) {
-		if (!p->complained++)
+		if (!p->absent && !p->complained++)
 			complain(p);
-		p->link.retry_at = now + REOPEN_INTERVAL;
 		return;
 	}
 	if (p->complained)
@@ -130,6 +175,45 @@ try_open(struct port *p, mtime_t now)
 	p->complained = 0;
 	debug("%s: opened %s", p->link.name, p->path);
 	link_attach(&p->link, fd);
+}
+
+/* Ports may appear only a moment after boot (2.6.35: after the control
+ * queue handshake), so a daemon started early waits for them: one line
+ * when it starts waiting, one when they are there, and with --wait-ports
+ * a clear end. */
+static void
+watch_missing(mtime_t now)
+{
+	char names[2 * MAX_NAME + 8];
+	const struct port *first = NULL;
+	int i;
+
+	names[0] = '\0';
+	for (i = 0; i < 2; i++)
+		if (ports[i].link.fd < 0 && ports[i].absent) {
+			if (!first)
+				first = &ports[i];
+			else
+				strlcpy(names + strlen(names), " and ", sizeof names - strlen(names));
+			strlcpy(names + strlen(names), ports[i].name, sizeof names - strlen(names));
+		}
+	if (!first) {
+		if (waiting)
+			logit("virtio ports found after %lu ms", (unsigned long)(now - waiting_since));
+		waiting = 0;
+		return;
+	}
+	if (!waiting++) {
+		waiting_since = now;
+		warn("waiting for the virtio port%s %s to appear, looking every %d s%s; "
+		     "tried %s%s%s", strchr(names, ' ') ? "s" : "", names, REOPEN_INTERVAL / 1000,
+		     wait_ports ? "" : " for ever", first->tried,
+		     first->no_multiport ? "; " : "", first->no_multiport ? NO_MULTIPORT_HINT : "");
+	}
+	if (wait_ports > 0 && !TIME_BEFORE(now, waiting_since + (mtime_t)wait_ports * 1000UL))
+		fatal("the virtio port%s %s did not appear within %ld s (--wait-ports); tried %s%s%s",
+		      strchr(names, ' ') ? "s" : "", names, wait_ports, first->tried,
+		      first->no_multiport ? "; " : "", first->no_multiport ? NO_MULTIPORT_HINT : "");
 }
 
 /* A paused port: has the host come back?  read() answers without
@@ -141,7 +225,16 @@ probe_port(struct port *p, mtime_t now)
 	ssize_t n = read(p->link.fd, tmp, sizeof tmp);
 
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-		p->link.retry_at = now + PROBE_INTERVAL;
+		if (p->sigio) {
+			p->link.retry_at = now + PROBE_INTERVAL;
+			return;
+		}
+		/* writable and still no host: do not spin on that, back off */
+		if (p->link.woke)
+			p->link.pause_wake = 0;
+		p->link.woke = 0;
+		p->backoff = p->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : p->backoff * 2;
+		p->link.retry_at = now + (mtime_t)p->backoff;
 		return;
 	}
 	debug("%s: host connected", p->link.name);
@@ -165,11 +258,13 @@ guest_tick(mtime_t now)
 
 		if (p->link.fd < 0 && !TIME_BEFORE(now, p->link.retry_at))
 			try_open(p, now);
-		else if (p->link.paused && (woke || !TIME_BEFORE(now, p->link.retry_at)))
+		else if (p->link.paused && (woke || p->link.woke ||
+		                            !TIME_BEFORE(now + PROBE_SLACK, p->link.retry_at)))
 			probe_port(p, now);
 		if ((p->link.fd < 0 || p->link.paused) && TIME_BEFORE(p->link.retry_at, next))
 			next = p->link.retry_at;
 	}
+	watch_missing(now);
 	return next;
 }
 
@@ -183,10 +278,16 @@ guest_lost(struct link *l)
 		l->retry_at = now_ms() + REOPEN_INTERVAL;
 		return;
 	}
-	/* EOF on a virtio port means "no host": keep it, wait for SIGIO */
+	/* EOF on a virtio port means "no host": keep it, wait for the host */
 	want_sigio(p, 1);
 	l->paused = 1;
-	l->retry_at = now_ms() + PROBE_INTERVAL;
+	if (p->sigio) {
+		l->retry_at = now_ms() + PROBE_INTERVAL;
+	} else {
+		l->pause_wake = 1;
+		p->backoff = BACKOFF_MIN;
+		l->retry_at = now_ms() + BACKOFF_MIN;
+	}
 }
 
 static struct link *
@@ -218,7 +319,7 @@ static const struct daemon_hooks guest_hooks = {
 
 /* ---- command line ------------------------------------------------------------------ */
 
-enum { O_VERSION = 256, O_H2G, O_G2H, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP };
+enum { O_VERSION = 256, O_H2G, O_G2H, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_WAIT };
 
 static const struct opt_spec options[] = {
 	{ "list-commands", 'l', 0 }, { "execute", 'e', 1 }, { "timeout", 't', 1 },
@@ -226,7 +327,8 @@ static const struct opt_spec options[] = {
 	{ "quiet", 'q', 0 }, { "help", 'h', 0 }, { "version", O_VERSION, 0 },
 	{ "host-to-guest", O_H2G, 1 }, { "guest-to-host", O_G2H, 1 },
 	{ "commands-dir", O_COMMANDS, 1 }, { "control-socket", O_CONTROL, 1 },
-	{ "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 }, { NULL, 0, 0 }
+	{ "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
+	{ "wait-ports", O_WAIT, 1 }, { NULL, 0, 0 }
 };
 
 static void
@@ -256,6 +358,8 @@ usage(void)
 	printf("      --control-socket=PATH  the daemon's socket for local clients (default\n"
 	       "                             %s; clients\n"
 	       "                             try /var/run/negotiator-guest.sock, then their own)\n", default_control_path("guest"));
+	printf("      --wait-ports=SECONDS   a daemon started before its ports exist waits for\n"
+	       "                             them; give up after SECONDS (default 0: for ever)\n");
 	printf("      --control-mode=MODE    permissions of that socket (default 0600: owner only)\n"
 	       "      --control-group=GROUP  group of that socket (with --control-mode 0660)\n"
 	       "  -v, --verbose              more messages (twice: trace every frame)\n"
@@ -302,9 +406,11 @@ open_direct(struct port *p, long timeout)
 	}
 	if (!p->path[0])
 		error("unable to find the virtio port %s (is the channel configured and "
-		      "virtio_console loaded?); tried %s", p->name, p->tried);
+		      "virtio_console loaded?); tried %s%s%s", p->name, p->tried,
+		      p->no_multiport ? "; " : "", p->no_multiport ? NO_MULTIPORT_HINT : "");
 	else
-		error("unable to open %s: %s", p->path, strerror(errno));
+		error("unable to open %s: %s%s", p->path, strerror(errno),
+		      errno == EBUSY ? " (another process has it open)" : "");
 	return -1;
 }
 
@@ -341,6 +447,7 @@ main(int argc, char **argv)
 		case O_MODE: mode = cli_mode(st.arg); break;
 		case O_GROUP: group = st.arg; break;
 		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
+		case O_WAIT: wait_ports = cli_seconds("wait-ports", st.arg); break;
 		}
 	}
 	if (st.noperands) {

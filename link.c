@@ -50,7 +50,7 @@ void
 link_attach(struct link *l, int fd)
 {
 	l->fd = fd;
-	l->paused = 0;
+	l->paused = l->pause_wake = l->woke = 0;
 	buf_clear(&l->in);
 	buf_clear(&l->out);
 	new_session(l);
@@ -65,7 +65,7 @@ link_detach(struct link *l)
 		close(l->fd);
 	l->fd = -1;
 	l->up = 0;
-	l->paused = 0;
+	l->paused = l->pause_wake = l->woke = 0;
 	buf_free(&l->in);
 	buf_free(&l->out);
 	l->consumed = 0;

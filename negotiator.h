@@ -138,7 +138,8 @@ void free_argv(char **argv);
 
 /* ---- virtio ports in a guest (vport.c) ----------------------------------- */
 /* The device of the port called name, found under root ("" on a real
- * system): 0 with its path, or -1 with what was looked at in tried. */
+ * system): 0 with its path, or -1 with what was looked at in tried; -2
+ * when there is no virtio-serial port at all (no multiport support). */
 int vport_find(const char *root, const char *name, char *path, size_t pathlen,
                char *tried, size_t triedlen);
 
@@ -213,7 +214,10 @@ struct link {
 	int up;                     /* session established */
 	int pending_up;             /* EV_UP to report after an EV_RESET */
 	int session_lost;           /* EV_RESET to report */
-	int paused;                 /* guest port with no host: wait for SIGIO */
+	int paused;                 /* guest port with no host: wait for it */
+	int pause_wake;             /* ... selecting the port for writing: it turns
+	                               writable when the host connects */
+	int woke;                   /* the loop saw that happen */
 	int dead;                   /* close and free at the next chance */
 	size_t consumed;            /* frame handed out, consumed on next call */
 	int partial;                /* the input ends in an incomplete frame, */

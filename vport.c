@@ -9,6 +9,8 @@
  *      ROOT/sys/kernel/debug/virtio-ports/vportNpM (debugfs, where sysfs
  *      shows no virtio-ports class)
  * ROOT is "" on a real system; the tests point it at a fake tree.
+ * With no virtio-ports class and no vport device at all, the kernel has no
+ * multiport virtio_console (before 2.6.35), or it is not loaded.
  */
 #include "negotiator.h"
 
@@ -105,11 +107,12 @@ vport_find(const char *root, const char *name, char *path, size_t pathlen,
            char *tried, size_t triedlen)
 {
 	char what[PATH_MAX];
-	int seen;
+	int seen, no_class;
 
 	tried[0] = '\0';
 	if (scan(&sysfs_view, root, name, path, pathlen, &seen))
 		return 0;
+	no_class = seen < 0;
 	snprintf(what, sizeof what, sysfs_view.dir, root);
 	tell(tried, triedlen, what, seen, " ports, none named so");
 
@@ -125,5 +128,5 @@ vport_find(const char *root, const char *name, char *path, size_t pathlen,
 	tell(tried, triedlen, what, seen < 0 ? 0 : seen,
 	     " devices, none named so in /sys/kernel/debug/virtio-ports");
 	path[0] = '\0';
-	return -1;
+	return no_class && seen <= 0 ? -2 : -1;
 }

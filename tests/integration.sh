@@ -410,5 +410,40 @@ check "no virtio port: exit 125" [ "$rc" -eq 125 ]
 check "no virtio port: sysfs, udev and /dev/vport* tried" \
 	grep -q "tried $T/root/sys/class/virtio-ports (missing); .*/dev/virtio-ports/.* (missing); .*/dev/vport\* (none)" "$T/out"
 
+# a daemon started before its ports exist waits for them: one line, then it
+# finds them; --wait-ports gives up with a clear message
+mkdir -p "$T/late/dev"
+NEGOTIATOR_SYSROOT="$T/late" $B/negotiator-guest -d --control-socket "$T/late.sock" \
+	--wait-ports 1 > "$T/out" 2>&1; rc=$?
+check "--wait-ports 1 and no ports: exit 125" [ "$rc" -eq 125 ]
+check "... naming both ports and the missing multiport support" \
+	grep -q "ports negotiator-host-to-guest.0 and negotiator-guest-to-host.0 did not appear within 1 s.*multiport virtio_console" "$T/out"
+NEGOTIATOR_SYSROOT="$T/late" $B/negotiator-guest -d -v --control-socket "$T/late.sock" \
+	2> "$T/late.log" &
+late=$!
+PIDS="$PIDS $late"
+sleep 1.5
+check "no ports yet: the daemon waits" alive $late
+# ports as /dev/vport* named in debugfs; plain files: EOF and writable for
+# ever, like a port whose host never comes, and no SIGIO
+mkdir -p "$T/late/sys/kernel/debug/virtio-ports"
+for p in 1 2; do
+	: > "$T/late/dev/vport0p$p"
+	n=negotiator-host-to-guest.0; [ $p = 2 ] && n=negotiator-guest-to-host.0
+	echo "name: $n" > "$T/late/sys/kernel/debug/virtio-ports/vport0p$p"
+done
+check "ports appear: the daemon finds them" wait_until has "$T/late.log" "virtio ports found after"
+check "... after exactly one line about waiting" \
+	test "$(grep -c 'waiting for the virtio ports' "$T/late.log")" = 1
+check "... and opens them" has "$T/late.log" "opened $T/late/dev/vport0p2"
+check "a port whose O_ASYNC does not stick: found out, said once" \
+	test "$(grep -c 'sends no SIGIO' "$T/late.log")" = 1
+t0=$(awk '{ print $14 + $15 }' "/proc/$late/stat" 2>/dev/null)
+sleep 3
+t1=$(awk '{ print $14 + $15 }' "/proc/$late/stat" 2>/dev/null)
+check "no host for 3 s, always writable and at EOF: no busy loop ($t0 -> $t1 ticks)" \
+	test -n "$t0" -a -n "$t1" -a "$((t1 - t0))" -le 2
+kill $late
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
