@@ -1,5 +1,5 @@
 # negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`,
-# `make portcheck`.
+# `make static`, `make vm-check`, `make bench`, `make portcheck`.
 # Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX, DESTDIR and COMPAT.
 # compat/probe.sh finds out what the libc has (compat/config.h, and the
 # libraries to link in compat/config.libs), again whenever CC, the flags or
@@ -74,6 +74,21 @@ tests/poke: tests/poke.c
 check: all $(TEST_PROGS)
 	COMPAT='$(COMPAT)' sh tests/check.sh
 
+# Static binaries for old guests, built in static/ with a fresh feature
+# probe: musl-gcc when it is installed (or STATIC_CC=...), else CC -static.
+# Copy static/negotiator-guest into the guest (INSTALL, "Legacy guests").
+STATIC_CC =
+static: FORCE
+	rm -rf static && mkdir -p static/compat
+	cp Makefile *.c negotiator.h static/
+	cp compat/*.c compat/compat.h compat/features.h compat/glibc_symbols.h \
+		compat/probe.sh static/compat/
+	cc='$(STATIC_CC)'; if [ -z "$$cc" ]; then cc='$(CC)'; \
+		if command -v musl-gcc >/dev/null 2>&1; then cc=musl-gcc; fi; fi; \
+	cd static && $(MAKE) CC="$$cc" CFLAGS='$(CFLAGS)' CPPFLAGS='$(CPPFLAGS)' \
+		LDFLAGS='-static $(LDFLAGS)' PREFIX='$(PREFIX)' negotiator-host negotiator-guest
+	@echo "static binaries: static/negotiator-guest static/negotiator-host"
+
 # A real QEMU guest built from Debian packages (see tests/vm/build.sh for
 # what it needs installed); cached in tests/vm/cache.
 vm-check: all tests/poke
@@ -120,7 +135,8 @@ uninstall:
 
 clean:
 	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench
+	rm -rf static
 	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
 		compat/config.stamp compat/config.log
 
-.PHONY: all check vm-check bench demo portcheck install uninstall clean FORCE
+.PHONY: all check vm-check bench demo portcheck static install uninstall clean FORCE
