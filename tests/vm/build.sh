@@ -9,6 +9,7 @@
 #   cache/initramfs.gz               busybox + virtio modules + a static
 #                                    negotiator-guest + qemu-ga + test commands
 #                                    + rawio (plain port I/O, for make bench)
+#                                    + gutil (port names, processes: musl)
 #   cache/blob1m                     1 MiB of random bytes, also in the guest
 #
 # Needs: apt-get (to download packages), dpkg-deb, cpio, gzip, xz, a C compiler
@@ -55,16 +56,17 @@ if [ ! -s "$CACHE/vmlinux" ] && [ ! -s "$CACHE/vmlinuz" ]; then
 	fi
 fi
 
-# ---- a static negotiator-guest, built from this tree in a scratch copy
+# ---- a static negotiator-guest (make static: musl when installed) and the
+# guest-side test tools, static too: the 2.6.35 guest needs musl (see gutil.c)
 build_guest() {
 	B="$CACHE/build"
 	rm -rf "$B" && mkdir -p "$B"
-	(cd "$TOP" && cp -R Makefile *.c *.h compat "$B/")
-	rm -f "$B"/*.o "$B"/compat/*.o "$B"/compat/config.*   # the probe runs again for this CC
+	(cd "$TOP" && ${MAKE:-make} -s static) >&2
+	cp "$TOP/static/negotiator-guest" "$B/"
 	if command -v musl-gcc >/dev/null 2>&1; then CC=musl-gcc; else CC=cc; fi
-	make -s -C "$B" CC="$CC" LDFLAGS=-static negotiator-guest >&2
 	$CC -O2 -static -o "$B/rawio" "$HERE/rawio.c" >&2
-	strip "$B/negotiator-guest" "$B/rawio" 2>/dev/null || true
+	$CC -O2 -static -o "$B/gutil" "$HERE/gutil.c" >&2
+	strip "$B/negotiator-guest" "$B/rawio" "$B/gutil" 2>/dev/null || true
 	echo "$B/negotiator-guest"
 }
 NG=$(build_guest)
@@ -83,7 +85,7 @@ for m in virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring virtio virtio_p
 	[ -n "$f" ] && cp "$f" "$R/lib/modules/"
 done
 cp "$NG" "$R/bin/negotiator-guest"
-cp "$CACHE/build/rawio" "$R/bin/rawio"
+cp "$CACHE/build/rawio" "$CACHE/build/gutil" "$R/bin/"
 cp "$HERE"/guest-commands/* "$R/cmds/"
 chmod 755 "$R"/cmds/*
 cp "$TOP"/scripts/commands/* "$R/cmds/"
@@ -105,7 +107,9 @@ cp "$CACHE/blob1m" "$R/data/blob1m"
 # a distribution identity for the built-in commands to find
 printf "NAME=\"Negotiator test guest\"\nID=negotiatortest\nVERSION_ID=1\nVERSION_CODENAME=initramfs\n" > "$R/etc/os-release"
 cp "$HERE/guest-init" "$R/init"
-chmod 755 "$R/init"
+# what the KVM probe boots (tests/vm/lib.sh): proof that a vCPU runs this kernel
+printf '#!/bin/sh\necho NEGOTIATOR-KVM-PROBE-OK\nwhile :; do sleep 60; done\n' > "$R/kvmprobe"
+chmod 755 "$R/init" "$R/kvmprobe"
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$CACHE/initramfs.gz.new"
 mv "$CACHE/initramfs.gz.new" "$CACHE/initramfs.gz"
 say "initramfs $(wc -c < "$CACHE/initramfs.gz") bytes, guest binary $(wc -c < "$NG") bytes"
