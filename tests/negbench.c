@@ -1,16 +1,26 @@
 /*
- * tests/negbench.c: a persistent negotiator client for benchmarks: one
- * connection to a daemon's control socket, N sequential calls of COMMAND on
- * TARGET (a guest name through a host daemon, "" through a guest daemon).
- * Prints each call's latency in microseconds; exit 1 if a call fails.
+ * tests/negbench.c: timing for `make bench`, so that no shell $(date) runs
+ * (and no fork happens) inside a timed interval.  Every mode times with the
+ * same clock and prints microseconds.
  *
  *   negbench SOCKET TARGET N COMMAND [ARG...]
- *
- * It shows what the protocol costs without a client process per call.
+ *       a persistent client: one connection to a daemon's control socket, N
+ *       sequential calls of COMMAND on TARGET (a guest name through a host
+ *       daemon, "" through a guest daemon); each call's latency on a line.
+ *       It shows what the protocol costs without a client process per call.
+ *   negbench run N TIMES PROGRAM [ARG...]
+ *       runs PROGRAM N times (stdin, stdout, stderr inherited) and appends
+ *       each run's latency, fork to exit, to the file TIMES: the CLI rows,
+ *       measured the same way as the persistent client's.
+ *   negbench recv SOCKET BYTES
+ *       connects to SOCKET, reads BYTES bytes, prints "BYTES MICROSECONDS"
+ *       from the first byte to the last (a raw channel's guest->host rate).
+ * Exit 1 if a call, a run or the read fails.
  */
 #include "negotiator.h"
 
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,17 +87,95 @@ one_call(struct link *l, unsigned long id, const char *target, char **argv)
 	}
 }
 
+static int
+run_program(int n, const char *times, char **argv)
+{
+	FILE *f = fopen(times, "a");
+	int i, status, bad = 0;
+
+	if (!f) {
+		fprintf(stderr, "negbench: unable to open %s: %s\n", times, strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		long t0 = usec_now(), t1;
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			execvp(argv[0], argv);
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+			fprintf(stderr, "negbench: unable to run %s\n", argv[0]);
+			return 1;
+		}
+		t1 = usec_now();
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			bad++;
+		fprintf(f, "%ld\n", t1 - t0);
+	}
+	fclose(f);
+	return bad ? 1 : 0;
+}
+
+static int
+receive(const char *path, double total)
+{
+	static char buf[65536];
+	double done = 0;
+	long t0 = 0;
+	int idle = 0;
+	ssize_t n;
+	int fd = unix_connect(path);
+
+	if (fd < 0) {
+		fprintf(stderr, "negbench: unable to connect to %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	while (done < total) {
+		n = read(fd, buf, sizeof buf);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+			struct fdset r, w;
+
+			memset(&r, 0, sizeof r);
+			memset(&w, 0, sizeof w);
+			fdset_zero(&r, fd);
+			fdset_zero(&w, fd);
+			fdset_add(&r, fd);
+			if (select_sets(fd + 1, &r, &w, 1000) == 0 && ++idle == 30)
+				break;   /* 30 s without a byte: give up */
+			fdset_free(&r);
+			fdset_free(&w);
+			continue;
+		}
+		idle = 0;
+		if (n <= 0)
+			break;
+		if (done == 0)
+			t0 = usec_now();
+		done += (double)n;
+	}
+	printf("%.0f %ld\n", done, usec_now() - t0);
+	return done < total;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct link l;
 	int fd, n, i, bad = 0;
 
+	log_level = LOG_LVL_ERROR;
+	if (argc >= 5 && strcmp(argv[1], "run") == 0)
+		return run_program(atoi(argv[2]), argv[3], argv + 4);
+	if (argc == 4 && strcmp(argv[1], "recv") == 0)
+		return receive(argv[2], atof(argv[3]));
 	if (argc < 5) {
-		fprintf(stderr, "usage: negbench SOCKET TARGET N COMMAND [ARG...]\n");
+		fprintf(stderr, "usage: negbench SOCKET TARGET N COMMAND [ARG...]\n"
+		        "       negbench run N TIMES PROGRAM [ARG...]\n"
+		        "       negbench recv SOCKET BYTES\n");
 		return 2;
 	}
-	log_level = LOG_LVL_ERROR;
 	fd = unix_connect(argv[1]);
 	if (fd < 0) {
 		fprintf(stderr, "negbench: unable to connect to %s: %s\n", argv[1], strerror(errno));
