@@ -299,8 +299,10 @@ guest_route(const char *target, char *why, size_t whylen)
 		snprintf(why, whylen, "a guest has one host: no target expected");
 		return NULL;
 	}
-	if (l->fd < 0) {
-		snprintf(why, whylen, "the guest-to-host port is not open");
+	/* no such port: no use waiting; not open yet (a daemon that just
+	 * started, a busy port): the call waits for the session, briefly */
+	if (l->fd < 0 && ports[1].absent) {
+		snprintf(why, whylen, "the guest-to-host port %s does not exist", ports[1].name);
 		return NULL;
 	}
 	return l;
