@@ -32,8 +32,10 @@
 
 #define PROBE_INTERVAL  5000   /* SIGIO: look at a port with no host this often */
 #define BACKOFF_MIN      100   /* no SIGIO: first look after the host left, */
-#define BACKOFF_MAX     1600   /* ... doubling up to this, in case the port's
-                                  turning writable went unnoticed */
+#define BACKOFF_MAX     5000   /* ... doubling up to this, in case the port's
+                                  turning writable went unnoticed (each
+                                  wakeup costs: 2.6.35 charges about a
+                                  jiffy to a task woken by a timer) */
 #define PROBE_SLACK      200   /* a look due this soon is taken now: both
                                   ports are looked at in one wakeup */
 #define REOPEN_INTERVAL 1000   /* retry opening or connecting a port */
@@ -149,7 +151,7 @@ want_sigio(struct port *p, int on)
 		p->sigio = (fl = fcntl(fd, F_GETFL)) >= 0 && (fl & O_ASYNC) ? 1 : 0;
 	if (p->sigio == 0 && !said++)
 		logit("this kernel sends no SIGIO for virtio ports: waiting for a port "
-		      "to turn writable instead (and looking every %d ms at most)", BACKOFF_MAX);
+		      "to turn writable instead (and looking every %d s at most)", BACKOFF_MAX / 1000);
 }
 
 static void
