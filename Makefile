@@ -35,7 +35,7 @@ COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloe
 	compat/stat.o
 HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
 	compat/config.h paths.h
-TEST_PROGS  = tests/unit tests/standin tests/poke
+TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile
 
 all: negotiator-host negotiator-guest
 
@@ -67,6 +67,10 @@ tests/unit: tests/unit.c $(UNIT_OBJS) $(HEADERS)
 
 tests/standin: tests/standin.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/standin.c
+
+tests/hostile: tests/hostile.c common.o proto.o link.o $(COMPAT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/hostile.c common.o proto.o link.o \
+		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
 tests/poke: tests/poke.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/poke.c

@@ -74,6 +74,9 @@ daemon_remove_link(struct link *l)
 
 	fail_calls_on(l, "channel removed");
 	for (pp = &links; *pp; pp = &(*pp)->next)
+		if ((*pp)->throttle == l)
+			(*pp)->throttle = NULL;
+	for (pp = &links; *pp; pp = &(*pp)->next)
 		if (*pp == l) {
 			*pp = l->next;
 			break;
@@ -193,14 +196,7 @@ call_kill(struct call *c)
 	call_free(c);
 }
 
-/* Tell the side a relayed call goes to that nobody waits for it anymore. */
-static void
-relay_cancel(struct call *c)
-{
-	if (c->sent && c->down->up)
-		link_sendf(c->down, "cancel %lu", c->down_id);
-	call_free(c);
-}
+static void relay_end(struct call *c, int code, const char *why);
 
 /* A session on l ended: everything in flight over it fails. */
 static void
@@ -213,13 +209,13 @@ fail_calls_on(struct link *l, const char *why)
 		next = c->next;
 		if (c->up == l) {
 			if (c->kind == CALL_RELAY)
-				relay_cancel(c);
+				relay_end(c, 0, NULL);   /* the asking side is gone */
 			else
 				call_kill(c);
 		} else if (c->down == l && c->sent) {
 			snprintf(reason, sizeof reason, "%s: %s", l->name, why);
-			send_fail(c->up, c->up_id, EXIT_AGENT, reason);
-			call_free(c);
+			c->sent = 0;   /* that session is over: nothing to cancel there */
+			relay_end(c, EXIT_AGENT, reason);
 		}
 	}
 }
@@ -378,25 +374,55 @@ served_msg(struct call *c, const struct msg *m)
 
 /* ---- relaying local clients' calls ----------------------------------------- */
 
-/* Frames toward the far side wait in the call until its request is sent. */
+/*
+ * A relayed call has one owner, the function that ends it: relay_end().
+ * Everything else only reports failure (-1) to its caller, which ends the
+ * call and stops touching it.  Frames toward the far side ("down") wait in
+ * the call until its request is out; the ids differ on each side, so a
+ * frame can grow by the id rewrite: data is split, a request is refused.
+ */
+
+/* End a relayed call: the asking side learns why (code 0: it asked for
+ * the end itself), the far side is told to stop if the request went out. */
 static void
+relay_end(struct call *c, int code, const char *why)
+{
+	if (code)
+		send_fail(c->up, c->up_id, code, why);
+	if (c->sent && c->down->up)
+		link_sendf(c->down, "cancel %lu", c->down_id);
+	call_free(c);
+}
+
+/* Frames kept in the call until its request is out; -1 when over the
+ * call's limit */
+static int
+relay_queue(struct call *c, const char *head, size_t hl, const void *data, size_t dl)
+{
+	const unsigned char *d = data;
+	char count[16];
+
+	do {
+		size_t n = hl + dl > MAX_PAYLOAD ? MAX_PAYLOAD - hl : dl;
+		int cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(hl + n));
+
+		if (buf_len(&c->pending) + (size_t)cl + hl + n > c->pending.limit)
+			return -1;
+		buf_append(&c->pending, count, (size_t)cl);
+		buf_append(&c->pending, head, hl);
+		buf_append(&c->pending, d, n);
+		d += n;
+		dl -= n;
+	} while (dl > 0);
+	return 0;
+}
+
+/* toward the far side; -1: no room for it (the caller ends the call) */
+static int
 relay_down(struct call *c, const char *head, size_t hl, const void *data, size_t dl)
 {
-	if (c->sent) {
-		link_send(c->down, head, hl, data, dl);
-		return;
-	}
-	{
-		char count[16];
-		int cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(hl + dl));
-
-		if (buf_append(&c->pending, count, (size_t)cl) < 0 ||
-		    buf_append(&c->pending, head, hl) < 0 ||
-		    buf_append(&c->pending, data, dl) < 0) {
-			send_fail(c->up, c->up_id, EXIT_AGENT, "client overran its window");
-			call_free(c);
-		}
-	}
+	return c->sent ? link_send_data(c->down, head, hl, data, dl)
+	               : relay_queue(c, head, hl, data, dl);
 }
 
 static void
@@ -405,8 +431,7 @@ relay_send_request(struct call *c)
 	struct link *d = c->down;
 
 	if (buf_append(&d->out, buf_ptr(&c->pending), buf_len(&c->pending)) < 0) {
-		send_fail(c->up, c->up_id, EXIT_AGENT, "channel output queue full");
-		call_free(c);
+		relay_end(c, EXIT_AGENT, "channel output queue full");
 		return;
 	}
 	trace_frame("<-", d->name, buf_ptr(&c->pending), buf_len(&c->pending));
@@ -440,6 +465,14 @@ relay_start(struct link *l, const struct msg *m)
 		send_fail(l, m->id, EXIT_AGENT, "too many calls in flight on this channel");
 		return;
 	}
+	/* same request, our id, and no target: the channel has one peer */
+	hl = snprintf(head, sizeof head, "%s %lu 0:,", msg_name(m->type), d->next_id);
+	if ((size_t)hl + (size_t)(end - p) > MAX_PAYLOAD) {
+		snprintf(why, sizeof why, "request too long: %lu bytes on the channel, at most %lu",
+		         (unsigned long)hl + (unsigned long)(end - p), MAX_PAYLOAD);
+		send_fail(l, m->id, EXIT_USAGE, why);
+		return;
+	}
 	c = call_new(CALL_RELAY, l, m->id);
 	c->down = d;
 	c->down_id = d->next_id++;
@@ -447,42 +480,67 @@ relay_start(struct link *l, const struct msg *m)
 		d->next_id = 1;
 	d->ncalls++;
 	c->queued_at = now_ms();
-	/* same request, our id, and no target: the channel has one peer */
-	hl = snprintf(head, sizeof head, "%s %lu 0:,", msg_name(m->type), c->down_id);
-	relay_down(c, head, (size_t)hl, p, (size_t)(end - p));
+	relay_queue(c, head, (size_t)hl, p, (size_t)(end - p));
 	if (d->up)
 		relay_send_request(c);
+}
+
+/* A local client writes stdin into the channel: while the channel's queue
+ * is over its high water mark, that client is not read (see
+ * link_wants_read), so local clients cannot pile data up in a channel. */
+static void
+throttle_client(struct call *c)
+{
+	if (buf_len(&c->down->out) >= OUT_HIGH_WATER)
+		c->up->throttle = c->down;
+}
+
+/* Acks go on only for bytes really sent: a bogus ack dies here. */
+static unsigned long
+ack_amount(unsigned long *unacked, unsigned long n)
+{
+	if (n > *unacked)
+		n = *unacked;
+	*unacked -= n;
+	return n;
 }
 
 static void
 relay_from_up(struct call *c, const struct msg *m)
 {
 	char head[48];
+	unsigned long n;
 	int hl;
 
 	switch (m->type) {
 	case M_IN:
 		if (!window_ok(c->down_unacked, m->datalen)) {
-			send_fail(c->up, c->up_id, EXIT_AGENT, "client overran the stdin window");
-			relay_cancel(c);
+			relay_end(c, EXIT_AGENT, "client overran the stdin window");
 			return;
 		}
 		c->down_unacked += m->datalen;
 		hl = snprintf(head, sizeof head, "in %lu ", c->down_id);
-		relay_down(c, head, (size_t)hl, m->data, m->datalen);
+		if (relay_down(c, head, (size_t)hl, m->data, m->datalen) < 0) {
+			relay_end(c, EXIT_AGENT, "no room for the stdin toward the channel");
+			return;
+		}
+		throttle_client(c);
 		break;
 	case M_EOF:
+		hl = snprintf(head, sizeof head, "eof %lu", c->down_id);
+		if (relay_down(c, head, (size_t)hl, NULL, 0) < 0)
+			relay_end(c, EXIT_AGENT, "no room for the end of stdin toward the channel");
+		break;
 	case M_CANCEL:
-		hl = snprintf(head, sizeof head, "%s %lu", msg_name(m->type), c->down_id);
-		relay_down(c, head, (size_t)hl, NULL, 0);
-		/* after a cancel the far side sends nothing more for this call */
-		if (m->type == M_CANCEL)
-			call_free(c);
+		/* the far side sends nothing more for this call */
+		relay_end(c, 0, NULL);
 		break;
 	case M_ACK:
-		acked(&c->up_unacked, m->num);
-		hl = snprintf(head, sizeof head, "ack %lu %lu", c->down_id, m->num);
-		relay_down(c, head, (size_t)hl, NULL, 0);
+		if ((n = ack_amount(&c->up_unacked, m->num)) == 0)
+			break;
+		hl = snprintf(head, sizeof head, "ack %lu %lu", c->down_id, n);
+		if (relay_down(c, head, (size_t)hl, NULL, 0) < 0)
+			relay_end(c, EXIT_AGENT, "no room for acknowledgements toward the channel");
 		break;
 	default:
 		break;
@@ -493,23 +551,23 @@ static void
 relay_from_down(struct call *c, const struct msg *m)
 {
 	char head[48];
+	unsigned long n;
 	int hl;
 
 	switch (m->type) {
 	case M_OUT:
 	case M_ERR:
 		if (!window_ok(c->up_unacked, m->datalen)) {
-			send_fail(c->up, c->up_id, EXIT_AGENT, "peer overran the output window");
-			relay_cancel(c);
+			relay_end(c, EXIT_AGENT, "peer overran the output window");
 			return;
 		}
 		c->up_unacked += m->datalen;
 		hl = snprintf(head, sizeof head, "%s %lu ", msg_name(m->type), c->up_id);
-		link_send(c->up, head, (size_t)hl, m->data, m->datalen);
+		link_send_data(c->up, head, (size_t)hl, m->data, m->datalen);
 		break;
 	case M_ACK:
-		acked(&c->down_unacked, m->num);
-		link_sendf(c->up, "ack %lu %lu", c->up_id, m->num);
+		if ((n = ack_amount(&c->down_unacked, m->num)) != 0)
+			link_sendf(c->up, "ack %lu %lu", c->up_id, n);
 		break;
 	case M_EXIT:
 		link_sendf(c->up, "exit %lu %s %lu", c->up_id,
@@ -758,8 +816,7 @@ expire_queued(mtime_t now)
 		    !TIME_BEFORE(now, c->queued_at + QUEUE_WAIT)) {
 			snprintf(why, sizeof why, "%s: no agent answered within %d seconds",
 			         c->down->name, QUEUE_WAIT / 1000);
-			send_fail(c->up, c->up_id, EXIT_AGENT, why);
-			call_free(c);
+			relay_end(c, EXIT_AGENT, why);
 		}
 	}
 }
@@ -800,13 +857,20 @@ remove_dead_links(void)
 	}
 }
 
+/* Backpressure: a peer whose answers pile up unread is not read either, so
+ * what one link holds stays bounded (OUT_READ_STOP + the answers to one
+ * buffer of requests).  Local clients stop earlier, at the high water mark,
+ * and also while the channel their stdin goes to is that full. */
 static int
-link_wants_read(const struct link *l)
+link_wants_read(struct link *l)
 {
 	if (l->fd < 0 || l->paused || l->dead)
 		return 0;
-	/* local clients that do not read their answers are not read either */
-	return l->kind != LINK_CONTROL || link_out_room(l);
+	if (l->kind != LINK_CONTROL)
+		return buf_len(&l->out) < OUT_READ_STOP;
+	if (l->throttle && buf_len(&l->throttle->out) < OUT_HIGH_WATER)
+		l->throttle = NULL;
+	return !l->throttle && link_out_room(l);
 }
 
 struct loop_sets {
@@ -907,7 +971,9 @@ service_links(struct loop_sets *s)
 			l->woke = 1;     /* the tick hook looks at the port */
 		if (l->fd < 0 || l->paused || l->dead)
 			continue;
-		if (fdset_has(&s->r, l->fd)) {
+		/* asked again: links served earlier in this round may have
+		 * filled what this one would write to */
+		if (fdset_has(&s->r, l->fd) && link_wants_read(l)) {
 			rc = link_read(l);
 			if (rc == 0)
 				daemon_link_lost(l, "connection closed");
@@ -929,7 +995,7 @@ service_calls(struct loop_sets *s)
 		if (c->kind == CALL_EXEC) {
 			if (fdset_has(&s->r, c->child.out) && c->up->up && link_out_room(c->up))
 				pump_output(c, &c->child.out, "out");
-			if (fdset_has(&s->r, c->child.err) && c->up->up)
+			if (fdset_has(&s->r, c->child.err) && c->up->up && link_out_room(c->up))
 				pump_output(c, &c->child.err, "err");
 			if (fdset_has(&s->w, c->child.in))
 				pump_stdin(c);

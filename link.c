@@ -98,8 +98,12 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 
 	if (l->fd < 0 || l->dead)
 		return -1;
-	if (headlen + datalen > MAX_PAYLOAD || headlen + datalen == 0)
-		fatal("internal error: frame of %lu bytes", (unsigned long)(headlen + datalen));
+	if (headlen + datalen > MAX_PAYLOAD || headlen + datalen == 0) {
+		/* a bug of ours, never a reason to stop serving everyone else */
+		error("%s: internal error: refusing a frame of %lu bytes", l->name,
+		      (unsigned long)(headlen + datalen));
+		return -1;
+	}
 	cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(headlen + datalen));
 	d = buf_reserve(&l->out, (size_t)cl + headlen + datalen);
 	if (!d) {
@@ -113,6 +117,24 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 		memcpy(d + cl + headlen, data, datalen);
 	trace_frame("<-", l->name, d + cl, headlen + datalen);
 	buf_commit(&l->out, (size_t)cl + headlen + datalen);
+	return 0;
+}
+
+/* Data under one head ("out 7 "), in as many frames as it takes. */
+int
+link_send_data(struct link *l, const char *head, size_t headlen, const void *data,
+               size_t datalen)
+{
+	const unsigned char *d = data;
+
+	do {
+		size_t n = headlen + datalen > MAX_PAYLOAD ? MAX_PAYLOAD - headlen : datalen;
+
+		if (link_send(l, head, headlen, d, n) < 0)
+			return -1;
+		d += n;
+		datalen -= n;
+	} while (datalen > 0);
 	return 0;
 }
 

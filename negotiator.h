@@ -31,7 +31,8 @@
 #define CALL_WINDOW      1048576UL  /* unacknowledged data per call and direction */
 #define MAX_CALLS        128       /* calls in flight per link */
 #define OUT_HIGH_WATER   262144UL  /* stop producing data above this queue size */
-#define OUT_HARD_LIMIT   (MAX_CALLS * (CALL_WINDOW + 4 * MAX_PAYLOAD))
+#define OUT_READ_STOP    1048576UL /* stop reading a peer whose answers pile up */
+#define OUT_HARD_LIMIT   4194304UL /* a link's output queue never holds more */
 #define IN_BUF_SIZE      (2 * (MAX_PAYLOAD + 16))
 #define MAX_NAME         255       /* command and guest names */
 #define MAX_ARGS         1024
@@ -228,6 +229,8 @@ struct link {
 	int active;                 /* had calls at the last timer check */
 	int ncalls;                 /* calls currently using this link */
 	void *owner;                /* host: the guest this channel belongs to */
+	struct link *throttle;      /* control: not read while this channel's
+	                               output queue is over its high water */
 	unsigned long next_id;
 };
 void link_init(struct link *l, enum link_kind kind, int fd, const char *name);
@@ -235,6 +238,8 @@ void link_attach(struct link *l, int fd);    /* new connection: new session */
 void link_detach(struct link *l);            /* connection lost */
 int link_send(struct link *l, const char *head, size_t headlen,
               const void *data, size_t datalen);
+int link_send_data(struct link *l, const char *head, size_t headlen,
+                   const void *data, size_t datalen);   /* split into frames */
 int link_sendf(struct link *l, const char *fmt, ...);
 ssize_t link_send_read(struct link *l, const char *head, size_t headlen, int fd,
                        size_t max);          /* data frames read from fd */

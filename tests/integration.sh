@@ -48,7 +48,7 @@ same() { cmp -s "$1" "$2"; }
 has() { grep -q "$2" "$1"; }
 
 # ---- the commands each side offers ------------------------------------------------
-mkdir -p "$T/ch" "$T/g1" "$T/g2" "$T/g3" "$T/g4" "$T/gc" "$T/gc2" "$T/hc"
+mkdir -p "$T/ch" "$T/g1" "$T/g2" "$T/g3" "$T/g4" "$T/g5" "$T/gc" "$T/gc2" "$T/hc"
 cmd() { f=$1; shift; printf '#!/bin/sh\n%s\n' "$*" > "$f"; chmod 755 "$f"; }
 for d in "$T/gc" "$T/hc"; do
 	cmd "$d/echo-args" 'for a in "$@"; do printf "[%s]\n" "$a"; done'
@@ -356,6 +356,53 @@ $HOST -t 20 vm3 -e echo-args > /dev/null 2>"$T/err"; rc=$?
 check "guest without an agent: clear failure, 125" test "$rc" = 125
 check "... saying no agent answered" has "$T/err" "no agent answered"
 check "vm1 unaffected" $HOST vm1 -e echo-args
+
+# ---- hostile peers and local clients (the audit findings F1-F10) --------------------------------
+HOSTILE="$B/tests/hostile"
+hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# a daemon killed by one finding must not hide the next ones
+host_back() { alive $HOSTPID || { note "host daemon died: restarting it"; start_host; wait_until ready; }; }
+# F1: a queued call (vm3 has no agent) whose cancel overflows its queue
+$HOSTILE "$T/host.sock" cancel-overflow vm3 > "$T/out" 2>&1; rc=$?
+check "F1: a cancel that overflows a queued call's queue: the daemon still answers ($rc)" \
+	test "$rc" = 0
+check "F1: ... it still runs" alive $HOSTPID
+host_back
+# F2: a full-size stdin frame gets longer by the daemon's longer call id
+# (two digits after ten calls on the channel)
+i=0; while [ $i -lt 10 ]; do $HOST vm1 -e echo-args > /dev/null 2>&1; i=$((i + 1)); done
+$HOSTILE "$T/host.sock" long-in vm1 > "$T/out" 2>&1; rc=$?
+check "F2: a full-size stdin frame, relayed with a longer id: split, byte-exact ($(cat "$T/out"))" \
+	test "$rc" = 0
+check "F2: ... the host daemon still runs" alive $HOSTPID
+host_back
+# F3: a request of exactly one frame from the guest, longer on the channel
+# once the guest daemon's id for it has two digits (ten calls first)
+i=0; while [ $i -lt 10 ]; do $GUEST -e echo-args > /dev/null 2>&1; i=$((i + 1)); done
+rm -f "$T/f3" "$T/f3.child"
+$GUEST -t 6 -e "sleeper $T/f3" > /dev/null 2>&1 &
+f3=$!
+wait_until test -s "$T/f3"
+long=$(head -c 65507 /dev/zero | tr '\0' a)
+$GUEST -t 10 -e "echo-args $long" > /dev/null 2> "$T/err"; rc=$?
+check "F3: a request too long once relayed fails alone, with 2 ($rc)" test "$rc" = 2
+check "F3: ... saying so" has "$T/err" "request too long"
+check "F3: ... while another call on the same channel goes on" alive $f3
+wait $f3; rc=$?
+check "F3: ... and ends as it would have (timeout, 124; got $rc)" test "$rc" = 124
+# F4: a guest that floods requests and never reads pins little memory
+start_standin vm5 "$T/g5"
+sleep 2
+h0=$(hwm $HOSTPID)
+$HOSTILE "$T/g5/negotiator-guest-to-host.0" flood 5 > "$T/out" 2>&1
+$HOSTILE "$T/g5/negotiator-host-to-guest.0" flood 5 >> "$T/out" 2>&1
+h1=$(hwm $HOSTPID)
+note "F4 flood: $(tr '\n' ' ' < "$T/out"); host daemon VmHWM $h0 -> $h1 kB"
+check "F4: a guest that floods and never reads: host daemon peak grows < 6 MiB" \
+	test -n "$h0" -a -n "$h1" -a "$((h1 - h0))" -lt 6144
+check "F4: ... and vm1 is served meanwhile" $HOST vm1 -e echo-args
+host_back
+kill "$(cat "$T/standin-vm5.pid")" 2>/dev/null
 
 # ---- without daemons ----------------------------------------------------------------------------
 kill $GUESTPID; wait $GUESTPID 2>/dev/null; rc=$?
