@@ -73,6 +73,18 @@ log_line(int level, const char *tag, const char *fmt, va_list ap)
 	errno = saved;
 }
 
+static const char *const level_tags[] = { "error", "warning", NULL, "debug", "trace" };
+
+void
+log_at(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, level_tags[level], fmt, ap);
+	va_end(ap);
+}
+
 #define LOG_FN(fn, level, tag)                   \
 	void fn(const char *fmt, ...)            \
 	{                                        \

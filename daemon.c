@@ -314,7 +314,7 @@ serve_exec(struct link *l, const struct msg *m)
 		send_fail(l, m->id, rc, why);
 		call_free(c);
 	} else {
-		debug("%s: call %lu: running %s (pid %ld)", l->name, m->id, path,
+		link_log(l, LOG_LVL_DEBUG, "call %lu: running %s (pid %ld)", m->id, path,
 		      (long)c->child.pid);
 	}
 	free_argv(argv);
@@ -364,7 +364,7 @@ served_msg(struct call *c, const struct msg *m)
 		acked(&c->out_unacked, m->num);
 		break;
 	case M_CANCEL:
-		debug("%s: call %lu cancelled by the peer", c->up->name, c->up_id);
+		link_log(c->up, LOG_LVL_DEBUG, "call %lu cancelled by the peer", c->up_id);
 		call_kill(c);
 		break;
 	default:
@@ -648,7 +648,7 @@ on_message(struct link *l, const struct msg *m)
 	} else if ((c = call_by_down(l, m->id)) != NULL) {
 		relay_from_down(c, m);
 	} else {
-		debug("%s: %s for unknown call %lu ignored", l->name, msg_name(m->type), m->id);
+		link_log(l, LOG_LVL_DEBUG, "%s for unknown call %lu ignored", msg_name(m->type), m->id);
 	}
 }
 
@@ -673,13 +673,13 @@ process_link(struct link *l)
 	while ((ev = link_next(l, &m)) != EV_NONE) {
 		if (ev == EV_RESET) {
 			if (l->ncalls)
-				warn("%s: peer session changed; failing calls in flight", l->name);
+				link_log(l, LOG_LVL_WARN, "peer session changed; failing calls in flight");
 			fail_calls_on(l, "session with the peer was reset");
 		} else if (ev == EV_UP) {
 			if (l->kind == LINK_CONTROL)
-				debug("%s: session up", l->name);
+				link_log(l, LOG_LVL_DEBUG, "session up");
 			else
-				logit("%s: connected", l->name);
+				link_log(l, LOG_LVL_INFO, "connected");
 			send_queued_requests(l);
 		} else {
 			on_message(l, &m);
@@ -781,7 +781,7 @@ served_progress(struct call *c)
 		return 0;
 	code = exit_code_of(c->child.status, &sig);
 	link_sendf(c->up, "exit %lu %s %d", c->up_id, sig ? "signal" : "status", code);
-	debug("%s: call %lu finished (%s %d)", c->up->name, c->up_id,
+	link_log(c->up, LOG_LVL_DEBUG, "call %lu finished (%s %d)", c->up_id,
 	      sig ? "signal" : "status", code);
 	call_free(c);
 	return 1;

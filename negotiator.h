@@ -43,6 +43,7 @@
 #define PEER_DEAD_AFTER  12000     /* silence that ends a session with calls */
 #define SCAN_INTERVAL    10000     /* host: rescan the channel directory */
 #define FRAME_STALL      5000      /* a channel's frame incomplete this long: resync */
+#define LOG_PER_SECOND   10        /* log lines a peer may cause, per link */
 
 /* ---- exit codes agreed with users ------------------------------------ */
 #define EXIT_TIMEOUT     124
@@ -76,6 +77,7 @@ void warn(const char *fmt, ...);
 void logit(const char *fmt, ...);
 void debug(const char *fmt, ...);
 void trace(const char *fmt, ...);
+void log_at(int level, const char *fmt, ...);   /* LOG_LVL_... */
 /* copy peer-supplied text into dst with control characters escaped */
 const char *escape_text(char *dst, size_t dstlen, const void *src, size_t len);
 
@@ -231,6 +233,9 @@ struct link {
 	void *owner;                /* host: the guest this channel belongs to */
 	struct link *throttle;      /* control: not read while this channel's
 	                               output queue is over its high water */
+	mtime_t log_since;          /* link_log's current second, */
+	int log_lines;              /* ... lines logged in it, */
+	unsigned long log_held;     /* ... and held back */
 	unsigned long next_id;
 };
 void link_init(struct link *l, enum link_kind kind, int fd, const char *name);
@@ -252,6 +257,9 @@ enum link_event link_next(struct link *l, struct msg *m);
 void link_timers(struct link *l, mtime_t now, int active);
 mtime_t link_deadline(const struct link *l, mtime_t now, int active);
 int link_out_room(const struct link *l);     /* below the high water mark */
+/* a log line about what the peer did, "NAME: ..."; at most LOG_PER_SECOND
+ * per link, the rest counted and said in one line a second later */
+void link_log(struct link *l, int level, const char *fmt, ...);
 
 /* ---- commands (exec.c) -------------------------------------------------- */
 struct child {

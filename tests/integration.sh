@@ -402,8 +402,16 @@ check "F4: a guest that floods and never reads: host daemon peak grows < 6 MiB" 
 	test -n "$h0" -a -n "$h1" -a "$((h1 - h0))" -lt 6144
 check "F4: ... and vm1 is served meanwhile" $HOST vm1 -e echo-args
 host_back
+# F10: malformed and error frames from a peer do not flood the log
+n0=$(wc -l < "$T/host.log")
+$HOSTILE "$T/g5/negotiator-guest-to-host.0" noise 3 > "$T/out" 2>&1
+sleep 1.5
+n1=$(wc -l < "$T/host.log")
+note "F10 noise: $(cat "$T/out"); $((n1 - n0)) host log lines"
+check "F10: 3 s of malformed and error frames: at most ~10 log lines a second ($((n1 - n0)))" \
+	test "$((n1 - n0))" -le 120
+check "F10: ... saying how many were held back" has "$T/host.log" "more messages about this peer held back"
 kill "$(cat "$T/standin-vm5.pid")" 2>/dev/null
-
 # ---- without daemons ----------------------------------------------------------------------------
 kill $GUESTPID; wait $GUESTPID 2>/dev/null; rc=$?
 check "guest daemon stops cleanly on SIGTERM" test "$rc" = 0 -a ! -S "$T/guest.sock"
