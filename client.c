@@ -31,6 +31,7 @@ struct client {
 	struct link link;
 	const struct client_req *req;
 	int sent, done, code;
+	int heard;                    /* the far side said anything about the call */
 	int stdin_open;
 	unsigned long in_unacked;     /* stdin bytes sent, not acked */
 	unsigned long delivered;      /* written locally, ack pending */
@@ -149,6 +150,7 @@ on_message(struct client *c, const struct msg *m)
 
 	if (m->id != CALL_ID)
 		return;
+	c->heard = 1;
 	switch (m->type) {
 	case M_OUT:
 	case M_ERR:
@@ -226,7 +228,16 @@ on_timeout(struct client *c)
 {
 	char why[128];
 
-	if (c->sent) {
+	if (c->sent && !c->heard) {
+		/* not even "it runs": the agent is not answering (stopped, frozen,
+		 * or its session not up): that is 125, not a slow command */
+		link_sendf(&c->link, "cancel %lu", CALL_ID);
+		snprintf(why, sizeof why,
+		         "timeout: the agent has not answered within %ld second%s (is it "
+		         "running? frozen?); the call was cancelled",
+		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
+		finish(c, EXIT_AGENT, why);
+	} else if (c->sent) {
 		link_sendf(&c->link, "cancel %lu", CALL_ID);
 		snprintf(why, sizeof why,
 		         "timeout: no result within %ld second%s; the call was cancelled",

@@ -235,8 +235,11 @@ buf_commit(struct buf *b, size_t n)
 int
 buf_append(struct buf *b, const void *p, size_t n)
 {
-	unsigned char *d = buf_reserve(b, n);
+	unsigned char *d;
 
+	if (n == 0)
+		return 0;   /* nothing to copy (and p may be NULL) */
+	d = buf_reserve(b, n);
 	if (!d)
 		return -1;
 	memcpy(d, p, n);

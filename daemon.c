@@ -316,6 +316,9 @@ serve_exec(struct link *l, const struct msg *m)
 	} else {
 		link_log(l, LOG_LVL_DEBUG, "call %lu: running %s (pid %ld)", m->id, path,
 		      (long)c->child.pid);
+		/* an empty output frame: "it runs" (the caller can tell a silent
+		 * command from an agent that does not answer) */
+		link_sendf(l, "out %lu ", m->id);
 	}
 	free_argv(argv);
 }

@@ -412,6 +412,13 @@ check "F10: 3 s of malformed and error frames: at most ~10 log lines a second ($
 	test "$((n1 - n0))" -le 120
 check "F10: ... saying how many were held back" has "$T/host.log" "more messages about this peer held back"
 kill "$(cat "$T/standin-vm5.pid")" 2>/dev/null
+# F7: a frozen agent is 125 ("not answering"), not a timeout of the command
+kill -STOP $GUESTPID
+$HOST -t 2 vm1 -e echo-args > /dev/null 2> "$T/err"; rc=$?
+kill -CONT $GUESTPID
+check "F7: a frozen guest daemon: 125, not 124 ($rc)" test "$rc" = 125
+check "F7: ... saying the agent is not answering" has "$T/err" "agent has not answered"
+check "F7: ... and it answers again once thawed" wait_until $HOST vm1 -e echo-args
 # ---- without daemons ----------------------------------------------------------------------------
 kill $GUESTPID; wait $GUESTPID 2>/dev/null; rc=$?
 check "guest daemon stops cleanly on SIGTERM" test "$rc" = 0 -a ! -S "$T/guest.sock"
