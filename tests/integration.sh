@@ -419,6 +419,16 @@ kill -CONT $GUESTPID
 check "F7: a frozen guest daemon: 125, not 124 ($rc)" test "$rc" = 125
 check "F7: ... saying the agent is not answering" has "$T/err" "agent has not answered"
 check "F7: ... and it answers again once thawed" wait_until $HOST vm1 -e echo-args
+# F8: impossible codes from the other side are protocol errors, never success
+for f in "fail 1 0 all is well" "exit 1 signal 0" "exit 1 status 256"; do
+	$HOSTILE "$T/fake.sock" serve "$f" > /dev/null 2>&1 &
+	fake=$!
+	wait_until test -S "$T/fake.sock"
+	$B/negotiator-host --control-socket "$T/fake.sock" -t 5 vm1 -e x > /dev/null 2> "$T/err"; rc=$?
+	check "F8: '$f' from the daemon: 125 ($rc)" test "$rc" = 125
+	wait $fake
+done
+
 # ---- without daemons ----------------------------------------------------------------------------
 kill $GUESTPID; wait $GUESTPID 2>/dev/null; rc=$?
 check "guest daemon stops cleanly on SIGTERM" test "$rc" = 0 -a ! -S "$T/guest.sock"

@@ -108,6 +108,10 @@ test_messages(void)
 	check(parse("exit 3 status 0", &m) == 0 && m.type == M_EXIT && !m.signaled && m.num == 0,
 	      "msg: exit status");
 	check(parse("exit 3 signal 9", &m) == 0 && m.signaled && m.num == 9, "msg: exit signal");
+	check(parse("exit 3 signal 0", &m) < 0, "msg: exit by signal 0 refused");
+	check(parse("exit 3 signal 128", &m) < 0, "msg: exit by signal 128 refused (128+N > 255)");
+	check(parse("fail 3 0 all fine", &m) < 0, "msg: fail with code 0 refused (never a success)");
+	check(parse("fail 3 256 x", &m) < 0, "msg: fail with code 256 refused");
 	check(parse("exit 3 status 256", &m) < 0, "msg: exit status over 255 refused");
 	check(parse("exit 3 died 1", &m) < 0, "msg: unknown exit kind refused");
 	check(parse("fail 3 127 command not found: x", &m) == 0 && m.num == 127 &&
