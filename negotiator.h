@@ -269,6 +269,21 @@ int child_spawn(struct child *c, const char *path, char **argv,
                 const char *guest, char *why, size_t whylen);
 void child_kill(struct child *c, int sig);
 
+/* ---- per-guest command policy (policy.c; host daemon only) --------------- */
+#define POLICY_MAX_SIZE  262144    /* bytes in a policy file */
+#define POLICY_MAX_LINE  4096      /* bytes in one of its lines */
+#define POLICY_MAX_RULES 4096
+struct policy;
+/* the rules in path, or NULL with "policy FILE[:LINE]: what is wrong" */
+struct policy *policy_load(const char *path, char *why, size_t whylen);
+/* the same from text; name is the file name for messages */
+struct policy *policy_parse(const char *text, size_t len, const char *name,
+                            char *why, size_t whylen);
+void policy_free(struct policy *p);
+/* 1 when guest may run command; no policy (NULL) allows everything */
+int policy_allows(const struct policy *p, const char *guest, const char *command);
+int policy_rules(const struct policy *p);    /* how many rules */
+
 /* ---- the daemon core (daemon.c) ---------------------------------------- */
 struct daemon_hooks {
 	/* periodic work: (re)connect channels, rescan; returns next deadline */
