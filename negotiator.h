@@ -60,6 +60,9 @@
 #ifndef CHANNELS_DIR
 #define CHANNELS_DIR "/var/lib/libvirt/qemu/channel/target"
 #endif
+#ifndef POLICY_FILE
+#define POLICY_FILE "/etc/negotiator/policy"
+#endif
 #define PORT_H2G "negotiator-host-to-guest.0"
 #define PORT_G2H "negotiator-guest-to-host.0"
 
@@ -298,6 +301,8 @@ struct daemon_hooks {
 	void (*signal)(int sig);
 	/* guest name given to commands as NEGOTIATOR_GUEST (host only) */
 	const char *(*guest_of)(struct link *l);
+	/* may the peer on l run command (and see it listed)?  NULL: yes */
+	int (*allowed)(struct link *l, const char *command);
 };
 extern struct link *links;
 void daemon_add_link(struct link *l);
