@@ -28,7 +28,7 @@ ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 PROBE_LIBS = `cat compat/config.libs`
 
 COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o
-HOST_OBJS   = host.o $(COMMON_OBJS)
+HOST_OBJS   = host.o policy.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
 	compat/open_cloexec.o compat/clock_monotonic.o compat/strlcpy.o compat/setenv.o \
@@ -48,7 +48,8 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o vport.o: $(HEADERS)
+common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o vport.o \
+	policy.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay
@@ -61,7 +62,7 @@ paths.h: FORCE
 
 FORCE:
 
-UNIT_OBJS = common.o proto.o link.o shlex.o opts.o vport.o $(COMPAT_OBJS)
+UNIT_OBJS = common.o proto.o link.o shlex.o opts.o vport.o policy.o $(COMPAT_OBJS)
 tests/unit: tests/unit.c $(UNIT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c $(UNIT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 

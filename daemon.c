@@ -298,6 +298,15 @@ serve_exec(struct link *l, const struct msg *m)
 		free_argv(argv);
 		return;
 	}
+	/* before the lookup: a refused guest learns nothing about what exists */
+	if (hooks->allowed && !hooks->allowed(l, argv[0])) {
+		snprintf(why, sizeof why, "command %s not allowed for guest %s", argv[0],
+		         hooks->guest_of ? hooks->guest_of(l) : "?");
+		warn("%s: call %lu refused: %s", l->name, m->id, why);
+		send_fail(l, m->id, EXIT_NOEXEC, why);
+		free_argv(argv);
+		return;
+	}
 	rc = command_find(argv[0], path, sizeof path);
 	if (rc) {
 		snprintf(why, sizeof why, rc == EXIT_NOTFOUND ? "command not found: %s"
@@ -329,6 +338,34 @@ serve_text(struct link *l, unsigned long id, struct buf *text)
 	struct call *c = call_new(CALL_TEXT, l, id);
 
 	c->text = *text;
+}
+
+/* The command list as the peer may see it: only what it may run. */
+static void
+serve_list(struct link *l, unsigned long id)
+{
+	struct buf all, text;
+	unsigned char *p, *nl;
+
+	buf_init(&all, (size_t)-1);
+	commands_list(&all);
+	if (!hooks->allowed) {
+		serve_text(l, id, &all);
+		return;
+	}
+	buf_init(&text, (size_t)-1);
+	while (buf_len(&all)) {
+		p = buf_ptr(&all);
+		nl = memchr(p, '\n', buf_len(&all));   /* every name ends with one */
+		*nl = '\0';
+		if (hooks->allowed(l, (const char *)p)) {
+			buf_append(&text, p, (size_t)(nl - p));
+			buf_append(&text, "\n", 1);
+		}
+		buf_consume(&all, (size_t)(nl - p) + 1);
+	}
+	buf_free(&all);
+	serve_text(l, id, &text);
 }
 
 /* the peer acknowledged n bytes; never below zero whatever it claims */
@@ -621,9 +658,7 @@ on_request(struct link *l, const struct msg *m)
 	if (m->type == M_EXEC) {
 		serve_exec(l, m);
 	} else if (m->type == M_LIST) {
-		buf_init(&text, (size_t)-1);
-		commands_list(&text);
-		serve_text(l, m->id, &text);
+		serve_list(l, m->id);
 	} else {
 		send_fail(l, m->id, EXIT_AGENT, "unsupported request");
 	}

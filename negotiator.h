@@ -62,6 +62,9 @@
 #ifndef CHANNELS_DIR
 #define CHANNELS_DIR "/var/lib/libvirt/qemu/channel/target"
 #endif
+#ifndef POLICY_FILE
+#define POLICY_FILE "/etc/negotiator/policy"
+#endif
 #define PORT_H2G "negotiator-host-to-guest.0"
 #define PORT_G2H "negotiator-guest-to-host.0"
 
@@ -282,6 +285,21 @@ int child_spawn(struct child *c, const char *path, char **argv,
                 const char *guest, char *why, size_t whylen);
 void child_kill(struct child *c, int sig);
 
+/* ---- per-guest command policy (policy.c; host daemon only) --------------- */
+#define POLICY_MAX_SIZE  262144    /* bytes in a policy file */
+#define POLICY_MAX_LINE  4096      /* bytes in one of its lines */
+#define POLICY_MAX_RULES 4096
+struct policy;
+/* the rules in path, or NULL with "policy FILE[:LINE]: what is wrong" */
+struct policy *policy_load(const char *path, char *why, size_t whylen);
+/* the same from text; name is the file name for messages */
+struct policy *policy_parse(const char *text, size_t len, const char *name,
+                            char *why, size_t whylen);
+void policy_free(struct policy *p);
+/* 1 when guest may run command; no policy (NULL) allows everything */
+int policy_allows(const struct policy *p, const char *guest, const char *command);
+int policy_rules(const struct policy *p);    /* how many rules */
+
 /* ---- the daemon core (daemon.c) ---------------------------------------- */
 struct daemon_hooks {
 	/* periodic work: (re)connect channels, rescan; returns next deadline */
@@ -296,6 +314,8 @@ struct daemon_hooks {
 	void (*signal)(int sig);
 	/* guest name given to commands as NEGOTIATOR_GUEST (host only) */
 	const char *(*guest_of)(struct link *l);
+	/* may the peer on l run command (and see it listed)?  NULL: yes */
+	int (*allowed)(struct link *l, const char *command);
 };
 extern struct link *links;
 void daemon_add_link(struct link *l);

@@ -91,8 +91,9 @@ start_standin() { # NAME GUESTDIR [OPTIONS]
 	"$B/tests/standin" --pidfile "$T/standin-$n.pid" "$@" "$T/ch" "$n" "$g" 2>>"$T/standin-$n.log" &
 	wait_until test -s "$T/standin-$n.pid"
 }
-start_host() {
-	$WRAP $HOST -d -v --scan-interval 1 --commands-dir "$T/hc" 2>>"$T/host.log" &
+start_host() { # [POLICY OPTIONS]: --no-policy by default (no /etc file applies)
+	[ $# -eq 0 ] && set -- --no-policy
+	$WRAP $HOST -d -v --scan-interval 1 --commands-dir "$T/hc" "$@" 2>>"$T/host.log" &
 	HOSTPID=$!
 	PIDS="$PIDS $HOSTPID"
 	wait_until test -S "$T/host.sock"
@@ -428,6 +429,81 @@ for f in "fail 1 0 all is well" "exit 1 signal 0" "exit 1 status 256"; do
 	check "F8: '$f' from the daemon: 125 ($rc)" test "$rc" = 125
 	wait $fake
 done
+
+# ---- per-guest policy on the host ----------------------------------------------------------------
+# vm1 may run two commands; every other vmN all but exit3 (vm1 matches the
+# first rule only: the first matching rule decides)
+printf '%s\n' '# test policy' 'vm1: echo-args whoami-guest   # two only' '' \
+	'vm[0-9]*:  * !exit3' > "$T/policy"
+kill $HOSTPID; wait $HOSTPID 2>/dev/null
+start_host --policy "$T/policy"
+check "host daemon with --policy: up" wait_until ready
+check "... and says so in one line" has "$T/host.log" "policy $T/policy: 2 rule(s)"
+$GUEST -e 'echo-args p' > "$T/out" 2>&1; rc=$?
+check "policy: vm1 runs an allowed command" test "$rc" = 0 -a "$(cat "$T/out")" = "[p]"
+$GUEST -e whoami-guest > "$T/out" 2>&1
+check "policy: vm1 runs its other allowed command" test "$(cat "$T/out")" = "guest=vm1"
+$GUEST -e exit3 > "$T/out" 2>"$T/err"; rc=$?
+check "policy: a refused command exits 126" test "$rc" = 126
+check "... with one line: not allowed for guest vm1" test "$(cat "$T/err")" = \
+	"negotiator-guest: error: command exit3 not allowed for guest vm1"
+check "... and the command did not run" test ! -s "$T/out"
+check "... the host logs exactly one line for it" \
+	test "$(grep -c 'call [0-9]* refused: command exit3 not allowed for guest vm1$' "$T/host.log")" = 1
+$GUEST -e no-such-command > /dev/null 2>"$T/err"; rc=$?
+check "policy: a command that does not exist is refused the same (126, not 127)" \
+	test "$rc" = 126 -a "$(cat "$T/err")" = \
+	"negotiator-guest: error: command no-such-command not allowed for guest vm1"
+$GUEST -l > "$T/out" 2>&1
+printf '%s\n' echo-args whoami-guest > "$T/pwant"
+check "policy: vm1's -l lists only what it may run" same "$T/out" "$T/pwant"
+$GUEST2 -e exit3 > /dev/null 2>"$T/err"; rc=$?
+check "policy: vm2, by the second rule: exit3 refused with 126" \
+	test "$rc" = 126 -a "$(cat "$T/err")" = \
+	"negotiator-guest: error: command exit3 not allowed for guest vm2"
+$GUEST2 -e 'echo-args q' > "$T/out" 2>&1; rc=$?
+check "policy: vm2 runs the rest ('*')" test "$rc" = 0 -a "$(cat "$T/out")" = "[q]"
+$GUEST2 -l > "$T/out" 2>&1
+printf '%s\n' blob cat echo-args endless killself sleeper slowline split whoami-guest > "$T/pwant"
+check "policy: vm2's -l lists all but exit3" same "$T/out" "$T/pwant"
+$HOST vm1 -e exit3 > /dev/null 2>&1; rc=$?
+check "policy: host->guest calls are not restricted" test "$rc" = 3
+
+# SIGHUP rereads the file; a broken file keeps the policy in force
+printf '%s\n' 'vm1: exit3' 'vm*: echo-args' > "$T/policy"
+kill -HUP $HOSTPID
+check "SIGHUP: the changed policy is reloaded" \
+	wait_until has "$T/host.log" "policy $T/policy (reloaded): 2 rule(s)"
+$GUEST -e exit3 > /dev/null 2>&1; rc=$?
+check "... vm1 may now run exit3" test "$rc" = 3
+$GUEST -e echo-args > /dev/null 2>&1; rc=$?
+check "... and no longer echo-args (first rule only)" test "$rc" = 126
+$GUEST2 -l > "$T/out" 2>&1
+check "... vm2's list follows" test "$(cat "$T/out")" = echo-args
+printf '%s\n' '# broken' 'vm1: exit3' 'vm2 echo-args' > "$T/policy"
+kill -HUP $HOSTPID
+check "SIGHUP with a broken file: the error names FILE:LINE" \
+	wait_until has "$T/host.log" "error: policy $T/policy:3: missing ':'.*keeping the policy in force"
+$GUEST -e exit3 > /dev/null 2>&1; rc=$?
+check "... the previous policy stays in force" test "$rc" = 3
+check "... and the daemon keeps running" alive $HOSTPID
+
+# a malformed or missing policy: the daemon refuses to start
+printf '%s\n' 'vm1: echo-args' '' 'vm2: ../bin/sh' > "$T/badpolicy"
+$B/negotiator-host -d --channels-dir "$T/ch" --control-socket "$T/pol.sock" \
+	--policy "$T/badpolicy" > "$T/out" 2>"$T/err"; rc=$?
+check "malformed policy: the daemon refuses to start (125)" test "$rc" = 125 -a ! -S "$T/pol.sock"
+check "... with one line naming FILE:LINE and what is wrong" test "$(wc -l < "$T/err")" = 1 -a \
+	"$(cut -d'(' -f1 "$T/err")" = "negotiator-host: error: policy $T/badpolicy:3: bad command pattern ../bin/sh "
+$B/negotiator-host -d --channels-dir "$T/ch" --control-socket "$T/pol.sock" \
+	--policy "$T/no-such-policy" 2>"$T/err"; rc=$?
+check "--policy naming a missing file: refuses to start (125)" \
+	test "$rc" = 125 -a "$(cat "$T/err")" = \
+	"negotiator-host: error: policy $T/no-such-policy: No such file or directory"
+kill $HOSTPID; wait $HOSTPID 2>/dev/null
+start_host
+runs_exit3() { $GUEST -e exit3 > /dev/null 2>&1; [ $? = 3 ]; }
+check "host daemon without a policy again: every command allowed" wait_until runs_exit3
 
 # ---- without daemons ----------------------------------------------------------------------------
 kill $GUESTPID; wait $GUESTPID 2>/dev/null; rc=$?

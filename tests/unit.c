@@ -1,7 +1,8 @@
 /*
  * tests/unit.c: unit tests for the pure parts: framing, the message parser
  * on truncated, oversized and garbage input, resynchronisation, netstrings,
- * shlex splitting, name validation, option parsing, the bounded buffer;
+ * shlex splitting, name validation, option parsing, the bounded buffer,
+ * the per-guest policy's parser and matcher;
  * and each compat/ fallback, run directly whatever the probe found, with
  * the implementation each shim really used (COMPAT=all: every fallback).
  *
@@ -743,6 +744,191 @@ test_frame_stall(void)
 	close(fds[1]);
 }
 
+/* ---- the per-guest policy --------------------------------------------------- */
+
+static struct policy *
+pol(const char *text, char *why)
+{
+	why[0] = '\0';
+	return policy_parse(text, strlen(text), "P", why, 600);
+}
+
+/* text must be refused with exactly this "policy P:LINE: ..." start */
+static void
+pol_bad(const char *text, const char *want, const char *what)
+{
+	char why[600];
+	struct policy *p = pol(text, why);
+
+	check(!p && strncmp(why, want, strlen(want)) == 0, what);
+	if (p || strncmp(why, want, strlen(want)) != 0)
+		printf("# got: %s\n", p ? "(accepted)" : why);
+	policy_free(p);
+}
+
+static void
+test_policy_parse(void)
+{
+	char why[600], big[POLICY_MAX_LINE + 20], *many;
+	struct policy *p;
+	size_t i;
+
+	p = pol("# comment\n\n  \t\nvm1: echo-args whoami-guest  # why\n"
+	        "web*:\tfind-* [ab]c?\n", why);
+	check(p && policy_rules(p) == 2, "policy: comments, blank lines, tabs, trailing comment");
+	policy_free(p);
+	p = pol("vm1:echo-args\nvm2 :x\nvm3: x", why);
+	check(p && policy_rules(p) == 3 && policy_allows(p, "vm3", "x"),
+	      "policy: blanks around ':' optional, last line without newline");
+	policy_free(p);
+	p = pol("vm:1: a\n", why);
+	check(p && policy_allows(p, "vm:1", "a") && !policy_allows(p, "vm", "a"),
+	      "policy: a guest pattern may contain ':' (the last one separates)");
+	policy_free(p);
+	p = pol("", why);
+	check(p && policy_rules(p) == 0, "policy: an empty file is valid (allows nothing)");
+	policy_free(p);
+
+	pol_bad("vm1: a\nvm2 a b\n", "policy P:2: missing ':'", "policy: missing ':' at line 2");
+	pol_bad(": a\n", "policy P:1: missing guest pattern", "policy: empty guest pattern");
+	pol_bad("vm 1: a\n", "policy P:1: guest pattern vm 1 is more than one word",
+	        "policy: guest pattern of two words");
+	pol_bad("vm[12: a\n", "policy P:1: bad guest pattern vm[12",
+	        "policy: unclosed '[' in a guest pattern");
+	pol_bad("a/b: a\n", "policy P:1: bad guest pattern", "policy: '/' in a guest pattern");
+	pol_bad("vm\\: a\n", "policy P:1: bad guest pattern", "policy: trailing backslash");
+	pol_bad("\n\nvm1: ../sh\n", "policy P:3: bad command pattern ../sh",
+	        "policy: a path as command pattern, line 3");
+	pol_bad("vm1: a;b\n", "policy P:1: bad command pattern a;b", "policy: ';' in a command pattern");
+	pol_bad("vm1: [ab\n", "policy P:1: bad command pattern [ab",
+	        "policy: unclosed '[' in a command pattern");
+	pol_bad("vm1: !\n", "policy P:1: bad command pattern !", "policy: lone '!'");
+	pol_bad("vm1: a#b\n", "policy P:1: bad command pattern a#b",
+	        "policy: '#' inside a word is not a comment");
+	pol_bad("vm1: !a !b\n", "policy P:1: only exclusions (!) for vm1",
+	        "policy: only exclusions refused");
+	pol_bad("vm1: a\nx: b\nvm1: c\n", "policy P:3: the rule for vm1 is never used: line 1",
+	        "policy: a second rule for the same guest pattern refused");
+	pol_bad("*: a\nvm1: c\n", "policy P:2: the rule for vm1 is never used: line 1 (*)",
+	        "policy: a rule after '*' refused");
+	pol_bad("vm1: a\r\n", "policy P:1: unexpected carriage return", "policy: CRLF refused");
+	pol_bad("vm1: \033a\n", "policy P:1: unexpected byte 0x1b", "policy: control character");
+	pol_bad("vm1: caf\xc3\xa9\n", "policy P:1: unexpected byte 0xc3", "policy: non-ASCII");
+	p = pol("# Ren\xc3\xa9's guests\nvm1: a # caf\xc3\xa9\n", why);
+	check(p != NULL, "policy: any byte but NUL in comments");
+	policy_free(p);
+	p = policy_parse("vm1: a\nvm2\0: b\n", 14, "P", why, sizeof why);
+	check(!p && strncmp(why, "policy P:2: unexpected byte 0x00", 32) == 0,
+	      "policy: NUL byte refused, with its line");
+	policy_free(p);
+
+	memset(big, 'a', sizeof big);
+	memcpy(big, "vm1: ", 5);
+	big[POLICY_MAX_LINE] = '\0';
+	p = pol(big, why);
+	check(p && policy_allows(p, "vm1", big + 5), "policy: a line of POLICY_MAX_LINE bytes");
+	policy_free(p);
+	big[POLICY_MAX_LINE] = 'a';
+	big[POLICY_MAX_LINE + 1] = '\0';
+	pol_bad(big, "policy P:1: line longer than", "policy: a longer line refused");
+
+	many = xmalloc((POLICY_MAX_RULES + 1) * 16);
+	many[0] = '\0';
+	for (i = 0; i <= POLICY_MAX_RULES; i++)
+		sprintf(many + strlen(many), "g%lu: a\n", (unsigned long)i);
+	p = policy_parse(many, strlen(many) - strlen(strrchr(many, 'g')), "P", why, sizeof why);
+	check(p && policy_rules(p) == POLICY_MAX_RULES, "policy: POLICY_MAX_RULES rules");
+	policy_free(p);
+	sprintf(big, "policy P:%d: too many rules", POLICY_MAX_RULES + 1);
+	pol_bad(many, big, "policy: one rule more refused, with its line");
+	free(many);
+}
+
+static void
+test_policy_match(void)
+{
+	char why[600];
+	struct policy *p;
+
+	check(policy_allows(NULL, "vm1", "anything"), "policy: no policy allows everything");
+	p = pol("vm1: echo-args whoami-guest\n"
+	        "vm?: find-* [ab]x\n"
+	        "web*: * !reboot-* !halt\n"
+	        "locked:\n", why);
+	check(p != NULL, "policy: matcher's file parses");
+	if (!p)
+		return;
+	check(policy_allows(p, "vm1", "echo-args") && policy_allows(p, "vm1", "whoami-guest"),
+	      "policy: listed commands allowed");
+	check(!policy_allows(p, "vm1", "exit3") && !policy_allows(p, "vm1", "echo-args2"),
+	      "policy: others refused (whole-name match)");
+	check(!policy_allows(p, "vm1", "find-ip-addresses"),
+	      "policy: the first matching rule decides (vm1 does not fall through to vm?)");
+	check(policy_allows(p, "vm2", "find-ip-addresses") && policy_allows(p, "vm2", "bx") &&
+	      !policy_allows(p, "vm2", "cx") && !policy_allows(p, "vm2", "echo-args"),
+	      "policy: globs * ? [...] for guests and commands");
+	check(policy_allows(p, "web01", "anything") && !policy_allows(p, "web01", "reboot-now") &&
+	      !policy_allows(p, "web01", "halt") && policy_allows(p, "web01", "halt2"),
+	      "policy: !exclusions win over the rest of the rule");
+	check(!policy_allows(p, "locked", "echo-args"), "policy: an empty list allows nothing");
+	check(!policy_allows(p, "vm10", "find-x") && !policy_allows(p, "other", "echo-args"),
+	      "policy: a guest no rule matches may run nothing");
+	policy_free(p);
+	p = pol("*: *\n", why);
+	check(p && policy_allows(p, "any", "thing"), "policy: '*: *' allows everything");
+	policy_free(p);
+	p = pol("vm\\*: a\n", why);
+	check(p && policy_allows(p, "vm*", "a") && !policy_allows(p, "vm1", "a"),
+	      "policy: a backslash quotes a glob character");
+	policy_free(p);
+}
+
+static void
+test_policy_load(void)
+{
+	char dir[] = "/tmp/negotiator-unit.XXXXXX", path[64], why[600];
+	struct policy *p;
+	FILE *f;
+	long i;
+
+	if (!mkdtemp(dir)) {
+		check(0, "policy: temp dir");
+		return;
+	}
+	sprintf(path, "%s/policy", dir);
+	p = policy_load(path, why, sizeof why);
+	check(!p && strstr(why, "policy ") == why && strstr(why, "/policy: No such file"),
+	      "policy file: missing file is an error naming it");
+	f = fopen(path, "w");
+	fputs("# ok\nvm1: a\nvm2 b\n", f);
+	fclose(f);
+	p = policy_load(path, why, sizeof why);
+	check(!p && strstr(why, "/policy:3: missing ':'") != NULL,
+	      "policy file: FILE:LINE in the error");
+	f = fopen(path, "w");
+	fputs("vm1: a\n", f);
+	fclose(f);
+	p = policy_load(path, why, sizeof why);
+	check(p && policy_allows(p, "vm1", "a") && !policy_allows(p, "vm1", "b"),
+	      "policy file: read and used");
+	policy_free(p);
+	f = fopen(path, "w");
+	for (i = 0; i <= POLICY_MAX_SIZE / 8; i++)
+		fputs("# 45678\n", f);
+	fclose(f);
+	p = policy_load(path, why, sizeof why);
+	check(!p && strstr(why, "larger than") != NULL, "policy file: size bounded");
+	unlink(path);
+	p = policy_load(dir, why, sizeof why);
+	check(!p && strstr(why, "a directory") != NULL, "policy file: a directory refused");
+	mkfifo(path, 0600);
+	p = policy_load(path, why, sizeof why);
+	check(!p && strstr(why, "not a regular file") != NULL,
+	      "policy file: a FIFO refused without blocking");
+	unlink(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -759,6 +945,9 @@ main(void)
 	test_compat();
 	test_send_read();
 	test_frame_stall();
+	test_policy_parse();
+	test_policy_match();
+	test_policy_load();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
