@@ -27,7 +27,7 @@ SHELL    = /bin/sh
 ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 PROBE_LIBS = `cat compat/config.libs`
 
-COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o
+COMMON_OBJS = common.o proto.o json.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o
 HOST_OBJS   = host.o policy.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
@@ -48,7 +48,7 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o vport.o \
+common.o proto.o json.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o vport.o \
 	policy.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
@@ -62,7 +62,7 @@ paths.h: FORCE
 
 FORCE:
 
-UNIT_OBJS = common.o proto.o link.o shlex.o opts.o vport.o policy.o $(COMPAT_OBJS)
+UNIT_OBJS = common.o proto.o json.o link.o shlex.o opts.o vport.o policy.o $(COMPAT_OBJS)
 tests/unit: tests/unit.c $(UNIT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c $(UNIT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 

@@ -204,6 +204,24 @@ int netstring_get(const unsigned char **pp, const unsigned char *end,
 void trace_frame(const char *dir, const char *who, const unsigned char *p, size_t n);
 void trace_from_env(void);                   /* NEGOTIATOR_TRACE=1 */
 
+/* ---- JSON, for python-negotiator peers (json.c) -------------------------- */
+enum json_type { J_NULL, J_FALSE, J_TRUE, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
+struct json {
+	enum json_type type;
+	char *str;                   /* string (decoded UTF-8, NUL-terminated) or number */
+	size_t len;
+	struct json *child;          /* first item or member */
+	struct json *next;           /* next sibling */
+	char *key;                   /* member name, in an object */
+	size_t keylen;
+};
+/* text as a JSON string, ASCII only (\uXXXX; bytes that are not UTF-8 as U+FFFD) */
+void json_put_string(struct buf *b, const void *text, size_t n);
+struct json *json_parse(const void *text, size_t n, const char **why);
+void json_free(struct json *j);
+const struct json *json_get(const struct json *obj, const char *key);
+int json_truthy(const struct json *j);     /* as Python's bool() */
+
 /* ---- session layer (link.c) --------------------------------------------- */
 enum link_kind { LINK_CHANNEL, LINK_CONTROL, LINK_CLIENT };
 enum link_event { EV_NONE, EV_MSG, EV_UP, EV_RESET };

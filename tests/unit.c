@@ -929,6 +929,65 @@ test_policy_load(void)
 	rmdir(dir);
 }
 
+static int
+json_text(const char *in, size_t n, const char *want)
+{
+	struct buf b;
+	int ok;
+
+	buf_init(&b, (size_t)-1);
+	json_put_string(&b, in, n);
+	ok = buf_len(&b) == strlen(want) && memcmp(buf_ptr(&b), want, buf_len(&b)) == 0;
+	if (!ok)
+		printf("# got %.*s\n", (int)buf_len(&b), (const char *)buf_ptr(&b));
+	buf_free(&b);
+	return ok;
+}
+
+/* python-negotiator's JSON: ASCII out, escapes and any layout in */
+static void
+test_json(void)
+{
+	const char *why = NULL;
+	struct json *j;
+	const struct json *v;
+	static const char req[] = "{ \"kw\" :{\"capture\": true, \"input\": \"caf\\u00e9 \\ud83d\\ude00\\u0000x\"},"
+	                          "\"method\":\"execute\",\"args\": [\"echo-args\", \"a b\"]}";
+
+	check(json_text("a\"b\\c\n\t", 7, "\"a\\\"b\\\\c\\n\\t\""), "json: quotes, backslash, newline, tab");
+	check(json_text("caf\xc3\xa9 \xf0\x9f\x98\x80", 10, "\"caf\\u00e9 \\ud83d\\ude00\""),
+	      "json: non-ASCII as \\u escapes, astral as a surrogate pair");
+	check(json_text("\xff\xfe\x01x", 4, "\"\\ufffd\\ufffd\\u0001x\""),
+	      "json: bytes that are not UTF-8 become U+FFFD, control bytes escaped");
+	check(json_text("\xed\xa0\x80\xc0\xaf", 5, "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""),
+	      "json: encoded surrogates and overlong forms refused");
+	j = json_parse(req, strlen(req), &why);
+	check(j && j->type == J_OBJECT, "json: a request with any key order and spacing parses");
+	v = json_get(j, "method");
+	check(v && v->type == J_STRING && strcmp(v->str, "execute") == 0, "json: method");
+	v = json_get(j, "args");
+	check(v && v->type == J_ARRAY && v->child && strcmp(v->child->str, "echo-args") == 0 &&
+	      v->child->next && strcmp(v->child->next->str, "a b") == 0 && !v->child->next->next,
+	      "json: args in order");
+	v = json_get(json_get(j, "kw"), "input");
+	check(v && v->len == 12 && memcmp(v->str, "caf\xc3\xa9 \xf0\x9f\x98\x80\0x", 12) == 0,
+	      "json: \\u escapes decoded to UTF-8, surrogate pair joined, NUL kept");
+	check(json_truthy(json_get(json_get(j, "kw"), "capture")), "json: true is truthy");
+	json_free(j);
+	check(!json_parse("{\"a\": 1} x", 10, &why) && why, "json: trailing bytes refused");
+	check(!json_parse("{\"a\" 1}", 7, &why), "json: missing colon refused");
+	check(!json_parse("\"abc", 4, &why), "json: unterminated string refused");
+	check(!json_parse("\"a\nb\"", 5, &why), "json: raw control character refused");
+	check(!json_parse("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+	                  80, &why), "json: nesting bounded");
+	j = json_parse(" [true, false, null, -12.5e3, \"\"] ", 34, &why);
+	check(j && j->child && j->child->type == J_TRUE && j->child->next->type == J_FALSE &&
+	      j->child->next->next->type == J_NULL &&
+	      strcmp(j->child->next->next->next->str, "-12.5e3") == 0 &&
+	      j->child->next->next->next->next->len == 0, "json: literals, numbers, empty string");
+	json_free(j);
+}
+
 int
 main(void)
 {
@@ -948,6 +1007,7 @@ main(void)
 	test_policy_parse();
 	test_policy_match();
 	test_policy_load();
+	test_json();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
