@@ -32,7 +32,7 @@ HOST_OBJS   = host.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
 	compat/open_cloexec.o compat/clock_monotonic.o compat/strlcpy.o compat/setenv.o \
-	compat/stat.o
+	compat/stat.o compat/peercred.o
 HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
 	compat/config.h paths.h
 TEST_PROGS  = tests/unit tests/standin tests/poke

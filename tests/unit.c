@@ -403,6 +403,38 @@ test_accept4(void)
 	printf("# compat: accept4 used %s\n", compat_used.accept4);
 }
 
+/* both ends of a connection see us at the other end (or, where the
+ * system cannot tell, ENOSYS) */
+static void
+test_peercred(void)
+{
+	char path[96];
+	int l, c = -1, a = -1, ok = 0, none = 0;
+	uid_t u1 = (uid_t)-1, u2 = (uid_t)-1;
+	gid_t g1 = (gid_t)-1, g2 = (gid_t)-1;
+
+	sprintf(path, "%s/peer", tmpdir);
+	l = unix_listen(path, 0600);
+	if (l >= 0 && (c = unix_connect(path)) >= 0 && (a = compat_accept4(l, CX_CLOEXEC)) >= 0) {
+		if (compat_peer_ids(c, &u1, &g1) == 0 && compat_peer_ids(a, &u2, &g2) == 0)
+			ok = u1 == geteuid() && u2 == geteuid() && g1 == getegid() && g2 == getegid();
+		else
+			none = errno == ENOSYS;
+	}
+	if (none)
+		check(!HAVE_SO_PEERCRED && !HAVE_GETPEEREID, "compat: no peer credentials: said so");
+	else
+		check(ok, "compat: peer credentials of both ends of a connection are ours");
+	printf("# compat: peer credentials from %s\n", compat_used.peercred);
+	if (a >= 0)
+		close(a);
+	if (c >= 0)
+		close(c);
+	if (l >= 0)
+		close(l);
+	unlink(path);
+}
+
 static int
 socket_has(int (*f)(int, int, int), int cx)
 {
@@ -631,6 +663,8 @@ test_compat_all(void)
 		return;
 	check(!HAVE_PIPE2 && !HAVE_ACCEPT4 && !HAVE_SOCK_CLOEXEC && !HAVE_O_CLOEXEC &&
 	      !HAVE_CLOCK_GETTIME && !HAVE_STRLCPY && !HAVE_SETENV && !HAVE_VFORK &&
+	      !HAVE_SO_PEERCRED && !HAVE_GETPEEREID &&
+	      strcmp(compat_used.peercred, "none") == 0 &&
 	      strcmp(compat_used.pipe2, "fallback") == 0 &&
 	      strcmp(compat_used.accept4, "fallback") == 0 &&
 	      strcmp(compat_used.socket, "fallback") == 0 &&
@@ -648,6 +682,7 @@ test_compat(void)
 	}
 	test_pipe2();
 	test_accept4();
+	test_peercred();
 	test_cloexec();
 	test_clock();
 	test_strlcpy();
