@@ -130,7 +130,12 @@ int select_sets(int nfds, struct fdset *r, struct fdset *w, long timeout_ms);
 int valid_command_name(const char *name, size_t len);
 int valid_guest_name(const char *name, size_t len);
 int unix_connect(const char *path);          /* -1 with errno */
-int unix_listen(const char *path, int mode); /* -1 with errno */
+/* -1 with errno; a stale socket of ours at path is replaced, anything
+ * else is not: EEXIST for a file that is not a socket, EPERM for another
+ * user's socket */
+int unix_listen(const char *path, int mode);
+/* "name (uid N)", or "uid N" for a user without a name */
+void user_label(unsigned long uid, char *out, size_t outlen);
 int parse_seconds(const char *s, long *out);
 /* shell-like word splitting (python's shlex.split); NULL on error with *err */
 char **shlex_split(const char *s, const char **err);

@@ -435,6 +435,36 @@ test_peercred(void)
 	unlink(path);
 }
 
+/* unix_listen replaces a stale socket of ours, nothing else */
+static void
+test_listen_owner(void)
+{
+	char path[96];
+	struct stat st;
+	int l, ok;
+
+	sprintf(path, "%s/stale", tmpdir);
+	l = unix_listen(path, 0600);
+	if (l >= 0)
+		close(l);
+	l = unix_listen(path, 0600);
+	check(l >= 0, "unix_listen: a stale socket of ours is replaced");
+	if (l >= 0)
+		close(l);
+	if (geteuid() != 0) {
+		printf("# skipped: unix_listen and another user's socket (needs root)\n");
+		unlink(path);
+		return;
+	}
+	ok = chown(path, 65534, (gid_t)-1) == 0;
+	l = unix_listen(path, 0600);
+	ok = ok && l < 0 && errno == EPERM && lstat(path, &st) == 0 && st.st_uid == 65534;
+	check(ok, "unix_listen: another user's socket is left alone (EPERM)");
+	if (l >= 0)
+		close(l);
+	unlink(path);
+}
+
 static int
 socket_has(int (*f)(int, int, int), int cx)
 {
@@ -683,6 +713,7 @@ test_compat(void)
 	test_pipe2();
 	test_accept4();
 	test_peercred();
+	test_listen_owner();
 	test_cloexec();
 	test_clock();
 	test_strlcpy();
