@@ -56,6 +56,13 @@
 #ifndef HAVE_GETPEEREID
 #define HAVE_GETPEEREID 0
 #endif
+#ifndef HAVE_PR_SET_PDEATHSIG
+#ifdef __linux__
+#define HAVE_PR_SET_PDEATHSIG 1
+#else
+#define HAVE_PR_SET_PDEATHSIG 0
+#endif
+#endif
 #ifndef HAVE_XSTAT
 #define HAVE_XSTAT 0
 #endif

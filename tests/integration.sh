@@ -315,7 +315,21 @@ check "host daemon killed: host client fails with 125" test "$rc1" = 125
 check "host daemon killed: guest client fails with 125" test "$rc2" = 125
 check "host daemon killed: guest kills the command it ran for the host" \
 	wait_until dead "$(cat "$T/hs.child")"
-kill -9 "$(cat "$T/gs2.child")" 2>/dev/null
+# what the killed daemon itself ran: the command dies with it (Linux:
+# PR_SET_PDEATHSIG), not the processes it started (they are in its group)
+killed_daemon_left() { # WHO FILE: the sleeper FILE of a daemon just killed
+	if have HAVE_PR_SET_PDEATHSIG; then
+		check "$1 daemon killed: the command it ran dies with it (PDEATHSIG)" \
+			wait_until gone "$(cat "$2")"
+		check "... but not the process the command started (in its group)" \
+			alive "$(cat "$2.child")"
+	else
+		note "no PR_SET_PDEATHSIG in this build: the command lives on"
+		check "$1 daemon killed: its command still runs (no PDEATHSIG)" alive "$(cat "$2")"
+	fi
+}
+killed_daemon_left host "$T/gs2"
+kill -9 "$(cat "$T/gs2.child")" "$(cat "$T/gs2")" 2>/dev/null
 rm -f "$T/host.sock"
 start_host
 check "host daemon restarted: calls work both ways again" wait_until ready
@@ -326,6 +340,7 @@ $HOST -t 30 vm1 -e "sleeper $T/gs3" > /dev/null 2>"$T/err" &
 c=$!
 wait_until test -s "$T/gs3"
 kill -9 $GUESTPID
+killed_daemon_left guest "$T/gs3"
 kill -9 "$(cat "$T/gs3.child")" "$(cat "$T/gs3")" 2>/dev/null
 rm -f "$T/guest.sock"
 start_guest

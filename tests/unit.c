@@ -689,11 +689,13 @@ static void
 test_compat_all(void)
 {
 	printf("# compat: spawn uses %s\n", HAVE_VFORK ? "vfork" : "fork");
+	printf("# compat: commands %s killed with their daemon (PR_SET_PDEATHSIG)\n",
+	       HAVE_PR_SET_PDEATHSIG ? "are" : "are not");
 	if (!COMPAT_ALL)
 		return;
 	check(!HAVE_PIPE2 && !HAVE_ACCEPT4 && !HAVE_SOCK_CLOEXEC && !HAVE_O_CLOEXEC &&
 	      !HAVE_CLOCK_GETTIME && !HAVE_STRLCPY && !HAVE_SETENV && !HAVE_VFORK &&
-	      !HAVE_SO_PEERCRED && !HAVE_GETPEEREID &&
+	      !HAVE_SO_PEERCRED && !HAVE_GETPEEREID && !HAVE_PR_SET_PDEATHSIG &&
 	      strcmp(compat_used.peercred, "none") == 0 &&
 	      strcmp(compat_used.pipe2, "fallback") == 0 &&
 	      strcmp(compat_used.accept4, "fallback") == 0 &&
