@@ -27,7 +27,7 @@ SHELL    = /bin/sh
 ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 PROBE_LIBS = `cat compat/config.libs`
 
-COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o
+COMMON_OBJS = common.o proto.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o
 HOST_OBJS   = host.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
@@ -48,7 +48,7 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o vport.o: $(HEADERS)
+common.o proto.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o host.o guest.o vport.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay

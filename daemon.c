@@ -128,6 +128,7 @@ daemon_listen(const char *path, int mode, const char *group)
 	if (mode & 002)
 		warn("--control-mode %03o: its bits for others let nobody in; only root, this "
 		     "daemon's user%s may connect", mode, group_may ? " and the socket's group" : "");
+	pgids_start(path);
 }
 
 /* ---- call bookkeeping ------------------------------------------------------- */
@@ -762,6 +763,7 @@ reap_children(void)
 	struct call *c;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		pgids_remove(pid);
 		for (c = calls; c; c = c->next)
 			if (c->kind == CALL_EXEC && c->child.pid == pid) {
 				c->child.reaped = 1;
@@ -1065,6 +1067,7 @@ shutdown_all(void)
 		l->dead = 1;
 	if (listen_path)
 		unlink(listen_path);
+	pgids_stop();
 }
 
 /* Hundreds of guests need more descriptors than the usual soft limit. */

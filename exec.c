@@ -196,7 +196,7 @@ static pid_t spawn_parent;   /* our pid, for the child to compare */
 /* In the child: never returns.  Only async-signal-safe calls: with vfork
  * the child borrows our memory until it execs.  On Linux the command is
  * killed when the daemon dies, even by SIGKILL (PR_SET_PDEATHSIG: the
- * command only, not the processes it starts); a
+ * command only, not the processes it starts; see pgids.c for those); a
  * daemon that died before that (fork: it runs on meanwhile) would never
  * send it, so the child then gives up at once. */
 static void
@@ -289,6 +289,7 @@ child_spawn(struct child *c, const char *path, char **argv, const char *guest,
 		goto fail;
 	}
 	setpgid(pid, pid);   /* also here: no race with a quick kill */
+	pgids_add(pid);
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);

@@ -274,6 +274,14 @@ int child_spawn(struct child *c, const char *path, char **argv,
                 const char *guest, char *why, size_t whylen);
 void child_kill(struct child *c, int sig);
 
+/* ---- process groups of running commands (pgids.c) ---------------------- */
+/* CONTROL_SOCKET.pgids: kill the groups a killed daemon left running (those
+ * that still look like its commands), then record ours there */
+void pgids_start(const char *control_path);
+void pgids_add(pid_t pgid);                  /* a command started */
+void pgids_remove(pid_t pgid);               /* ... and was reaped */
+void pgids_stop(void);                       /* clean stop: remove the record */
+
 /* ---- the daemon core (daemon.c) ---------------------------------------- */
 struct daemon_hooks {
 	/* periodic work: (re)connect channels, rescan; returns next deadline */

@@ -316,7 +316,7 @@ check "host daemon killed: guest client fails with 125" test "$rc2" = 125
 check "host daemon killed: guest kills the command it ran for the host" \
 	wait_until dead "$(cat "$T/hs.child")"
 # what the killed daemon itself ran: the command dies with it (Linux:
-# PR_SET_PDEATHSIG), not the processes it started (they are in its group)
+# PR_SET_PDEATHSIG), the processes it started when the next daemon starts
 killed_daemon_left() { # WHO FILE: the sleeper FILE of a daemon just killed
 	if have HAVE_PR_SET_PDEATHSIG; then
 		check "$1 daemon killed: the command it ran dies with it (PDEATHSIG)" \
@@ -324,14 +324,20 @@ killed_daemon_left() { # WHO FILE: the sleeper FILE of a daemon just killed
 		check "... but not the process the command started (in its group)" \
 			alive "$(cat "$2.child")"
 	else
-		note "no PR_SET_PDEATHSIG in this build: the command lives on"
+		note "no PR_SET_PDEATHSIG in this build: the command lives until the next daemon"
 		check "$1 daemon killed: its command still runs (no PDEATHSIG)" alive "$(cat "$2")"
 	fi
 }
+killed_daemon_cleaned() { # WHO FILE LOG: after the next daemon started
+	check "$1 daemon restarted: it killed the process group left running" \
+		wait_until gone "$(cat "$2.child")"
+	check "... command included" gone "$(cat "$2")"
+	check "... and logged it" has "$3" "killed process group $(cat "$2") "
+}
 killed_daemon_left host "$T/gs2"
-kill -9 "$(cat "$T/gs2.child")" "$(cat "$T/gs2")" 2>/dev/null
 rm -f "$T/host.sock"
 start_host
+killed_daemon_cleaned host "$T/gs2" "$T/host.log"
 check "host daemon restarted: calls work both ways again" wait_until ready
 
 # guest daemon killed and restarted mid-call
@@ -341,12 +347,49 @@ c=$!
 wait_until test -s "$T/gs3"
 kill -9 $GUESTPID
 killed_daemon_left guest "$T/gs3"
-kill -9 "$(cat "$T/gs3.child")" "$(cat "$T/gs3")" 2>/dev/null
 rm -f "$T/guest.sock"
 start_guest
+killed_daemon_cleaned guest "$T/gs3" "$T/guest.log"
 wait $c; rc=$?
 check "guest daemon restarted: the call in flight fails with 125" test "$rc" = 125
 check "guest daemon restarted: calls work both ways again" wait_until ready
+
+# a recorded process group that no longer looks like the command (here:
+# it started later than recorded, as a reused number would) is left alone
+rm -f "$T/pgx" "$T/pgx.child"
+$HOST -t 60 vm1 -e "sleeper $T/pgx" > /dev/null 2>&1 &
+c=$!
+wait_until test -s "$T/pgx"
+mkdir -p "$T/empty"
+if [ -r /proc/sys/kernel/random/boot_id ] && [ -r "/proc/$(cat "$T/pgx")/stat" ]; then
+	x=$(cat "$T/pgx")
+	set -- $(sed 's/.*) //' "/proc/$x/stat")
+	{ echo "negotiator-pgids 1 $(cat /proc/sys/kernel/random/boot_id)"
+	  echo "$x $4 1$(echo "${20}" | sed 's/./0/g')"; } > "$T/other.sock.pgids"
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/other.sock" \
+		2>"$T/other.log" &
+	o=$!
+	wait_until test -S "$T/other.sock"
+	check "a recorded group that started later than recorded is left alone" \
+		alive "$(cat "$T/pgx.child")"
+	check "... saying so" has "$T/other.log" "process group $x is no longer the command"
+	kill $o; wait $o
+	check "a daemon that stops cleanly removes its record" test ! -e "$T/other.sock.pgids"
+else
+	note "skipped: recorded groups left alone (no /proc)"
+fi
+kill $c; wait $c
+# a record that is not a plain file of the daemon's user is not used
+echo precious > "$T/victim"
+ln -s "$T/victim" "$T/sym.sock.pgids"
+$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/sym.sock" 2>"$T/sym.log" &
+o=$!
+wait_until test -S "$T/sym.sock"
+check "a symbolic link in place of the record is not used, nor written through" \
+	test "$(cat "$T/victim")" = precious
+check "... saying so" has "$T/sym.log" "sym.sock.pgids: not used"
+kill $o; wait $o
+check "... nor removed" test -L "$T/sym.sock.pgids"
 
 # QEMU gone and back (guest powered off and booted) on the same socket paths
 kill "$(cat "$T/standin-vm1.pid")"
