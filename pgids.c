@@ -147,8 +147,10 @@ stop_recording(const char *why)
 {
 	warn("%s: %s; commands left running by a daemon that gets killed will not be "
 	     "ended by the next one", pg_path, why);
-	if (pg_fd >= 0)
+	if (pg_fd >= 0) {
+		unlink(pg_path);   /* ours, and no longer true */
 		close(pg_fd);
+	}
 	pg_fd = -1;
 }
 
