@@ -27,12 +27,12 @@ SHELL    = /bin/sh
 ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 PROBE_LIBS = `cat compat/config.libs`
 
-COMMON_OBJS = common.o proto.o json.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o
+COMMON_OBJS = common.o proto.o json.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o
 HOST_OBJS   = host.o policy.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
 	compat/open_cloexec.o compat/clock_monotonic.o compat/strlcpy.o compat/setenv.o \
-	compat/stat.o
+	compat/stat.o compat/peercred.o
 HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
 	compat/config.h paths.h
 TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile
@@ -48,8 +48,8 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o json.o link.o shlex.o opts.o exec.o daemon.o client.o cli.o host.o guest.o vport.o \
-	policy.o: $(HEADERS)
+common.o proto.o json.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o host.o guest.o \
+	vport.o policy.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay

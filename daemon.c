@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,15 +85,31 @@ daemon_remove_link(struct link *l)
 	link_detach(l);
 }
 
+/* Who may use the control socket: root, our own user and, when the mode
+ * lets the socket's group in, that group's members (accept_client asks
+ * every client).  The mode's bits for others let nobody else in. */
+static int group_may;
+static gid_t socket_gid;
+
 void
 daemon_listen(const char *path, int mode, const char *group)
 {
-	int fd = unix_connect(path);
 	struct group *gr = NULL;
+	struct stat st;
+	char who[96];
+	int fd;
 
 	if (group && !(gr = getgrnam(group)))
 		fatal("unable to use --control-group %s: no such group", group);
-
+	/* in /tmp anyone can make our socket first: never talk to another
+	 * user's socket, nor try to replace it */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid != geteuid()) {
+		user_label((unsigned long)st.st_uid, who, sizeof who);
+		fatal("unable to listen on %s: a socket of %s is in the way (another user may "
+		      "have made it to block or impersonate this daemon); have it removed (by "
+		      "its owner or root), or give --control-socket PATH", path, who);
+	}
+	fd = unix_connect(path);
 	if (fd >= 0) {
 		close(fd);
 		fatal("unable to listen on %s: another daemon is running there", path);
@@ -100,12 +117,21 @@ daemon_listen(const char *path, int mode, const char *group)
 	listen_fd = unix_listen(path, mode);
 	if (listen_fd < 0)
 		fatal("unable to listen on %s: %s", path,
-		      errno == EEXIST ? "a file that is not a socket is in the way" : strerror(errno));
+		      errno == EEXIST ? "a file that is not a socket is in the way" :
+		      errno == EPERM ? "another user's socket is in the way" : strerror(errno));
 	if (gr && chown(path, (uid_t)-1, gr->gr_gid) < 0)
 		fatal("unable to give %s to group %s: %s", path, group, strerror(errno));
+	if ((mode & 020) && stat(path, &st) == 0) {
+		group_may = 1;
+		socket_gid = st.st_gid;
+	}
 	listen_path = path;
 	logit("listening for local clients on %s (mode %03o%s%s)", path, mode,
 	      group ? ", group " : "", group ? group : "");
+	if (mode & 002)
+		warn("--control-mode %03o: its bits for others let nobody in; only root, this "
+		     "daemon's user%s may connect", mode, group_may ? " and the socket's group" : "");
+	pgids_start(path);
 }
 
 /* ---- call bookkeeping ------------------------------------------------------- */
@@ -833,6 +859,7 @@ reap_children(void)
 	struct call *c;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		pgids_remove(pid);
 		for (c = calls; c; c = c->next)
 			if (c->kind == CALL_EXEC && c->child.pid == pid) {
 				c->child.reaped = 1;
@@ -861,16 +888,91 @@ expire_queued(mtime_t now)
 
 /* ---- the loop ------------------------------------------------------------------- */
 
+/* Is uid (whose current group is gid) a member of group g?  By its
+ * effective group, its primary group and the group database; groups the
+ * process gained otherwise (newgrp) are not seen. */
+static int
+in_group(uid_t uid, gid_t gid, gid_t g)
+{
+	struct passwd *pw;
+	struct group *gr;
+	char name[256], **m;
+
+	if (gid == g)
+		return 1;
+	if (!(pw = getpwuid(uid)) || !pw->pw_name)
+		return 0;
+	if (pw->pw_gid == g)
+		return 1;
+	strncpy(name, pw->pw_name, sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	if (!(gr = getgrgid(g)))
+		return 0;
+	for (m = gr->gr_mem; m && *m; m++)
+		if (strcmp(*m, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The connected peer's user must be root, ours, or (when the socket's
+ * mode lets its group in) in that group.  The socket file's mode is one
+ * more gate, not the only one: a socket made 0666 lets nobody else in.
+ * Without SO_PEERCRED or getpeereid() the file's mode is all there is. */
+static int
+client_allowed(int fd, char *why, size_t whylen)
+{
+	char who[96];
+	uid_t uid;
+	gid_t gid;
+
+	if (compat_peer_ids(fd, &uid, &gid) < 0) {
+		if (errno == ENOSYS)
+			return 1;
+		snprintf(why, whylen, "unable to tell who it is: %s", strerror(errno));
+		return 0;
+	}
+	if (uid == 0 || uid == geteuid() || (group_may && in_group(uid, gid, socket_gid)))
+		return 1;
+	user_label((unsigned long)uid, who, sizeof who);
+	snprintf(why, whylen, "%s may not use the daemon on %s", who, listen_path);
+	return 0;
+}
+
+/* A refused client gets a session and the failure of call 1 (the id a
+ * command-line client uses), so that it can tell its user why; then the
+ * connection is closed at once, before anything it sent is read. */
+static void
+refuse_client(int fd, const char *why)
+{
+	char nonce[17], hello[40], fail[300], frames[400];
+	int hl, fl, n;
+
+	warn("refused a local client: %s", why);
+	random_nonce(nonce);
+	hl = snprintf(hello, sizeof hello, "hello %d %s", PROTOCOL_VERSION, nonce);
+	fl = snprintf(fail, sizeof fail, "fail 1 %d permission denied: %s", EXIT_AGENT, why);
+	if (fl >= (int)sizeof fail)
+		fl = (int)sizeof fail - 1;
+	n = snprintf(frames, sizeof frames, "%d\n%s%d\n%.*s", hl, hello, fl, fl, fail);
+	if (n > 0 && n < (int)sizeof frames && write(fd, frames, (size_t)n) < 0)
+		debug("unable to tell the refused client why: %s", strerror(errno));
+	close(fd);
+}
+
 static void
 accept_client(void)
 {
 	int fd = compat_accept4(listen_fd, CX_CLOEXEC | CX_NONBLOCK);
 	struct link *l;
-	char name[64];
+	char name[64], why[300];
 	static unsigned long serial;
 
 	if (fd < 0)
 		return;
+	if (!client_allowed(fd, why, sizeof why)) {
+		refuse_client(fd, why);
+		return;
+	}
 	l = xmalloc(sizeof *l);
 	snprintf(name, sizeof name, "client %lu", ++serial);
 	link_init(l, LINK_CONTROL, fd, name);
@@ -1069,6 +1171,7 @@ shutdown_all(void)
 		l->dead = 1;
 	if (listen_path)
 		unlink(listen_path);
+	pgids_stop();
 }
 
 /* Hundreds of guests need more descriptors than the usual soft limit. */

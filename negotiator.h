@@ -136,7 +136,12 @@ int select_sets(int nfds, struct fdset *r, struct fdset *w, long timeout_ms);
 int valid_command_name(const char *name, size_t len);
 int valid_guest_name(const char *name, size_t len);
 int unix_connect(const char *path);          /* -1 with errno */
-int unix_listen(const char *path, int mode); /* -1 with errno */
+/* -1 with errno; a stale socket of ours at path is replaced, anything
+ * else is not: EEXIST for a file that is not a socket, EPERM for another
+ * user's socket */
+int unix_listen(const char *path, int mode);
+/* "name (uid N)", or "uid N" for a user without a name */
+void user_label(unsigned long uid, char *out, size_t outlen);
 int parse_seconds(const char *s, long *out);
 /* shell-like word splitting (python's shlex.split); NULL on error with *err */
 char **shlex_split(const char *s, const char **err);
@@ -317,6 +322,14 @@ void policy_free(struct policy *p);
 /* 1 when guest may run command; no policy (NULL) allows everything */
 int policy_allows(const struct policy *p, const char *guest, const char *command);
 int policy_rules(const struct policy *p);    /* how many rules */
+
+/* ---- process groups of running commands (pgids.c) ---------------------- */
+/* CONTROL_SOCKET.pgids: kill the groups a killed daemon left running (those
+ * that still look like its commands), then record ours there */
+void pgids_start(const char *control_path);
+void pgids_add(pid_t pgid);                  /* a command started */
+void pgids_remove(pid_t pgid);               /* ... and was reaped */
+void pgids_stop(void);                       /* clean stop: remove the record */
 
 /* ---- the daemon core (daemon.c) ---------------------------------------- */
 struct daemon_hooks {

@@ -44,6 +44,11 @@ wait_until() {
 }
 alive() { kill -0 "$1" 2>/dev/null; }
 dead() { ! kill -0 "$1" 2>/dev/null; }
+# dead, or a zombie that nobody reaped yet (its parent daemon was killed,
+# and init may be slow to reap, or not reap at all in a container)
+gone() { dead "$1" || [ "$(sed -n 's/.*) \(.\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+# a feature of this build (compat/config.h)
+have() { grep -q "^#define $1 1" "$B/compat/config.h" 2>/dev/null; }
 same() { cmp -s "$1" "$2"; }
 has() { grep -q "$2" "$1"; }
 
@@ -311,9 +316,29 @@ check "host daemon killed: host client fails with 125" test "$rc1" = 125
 check "host daemon killed: guest client fails with 125" test "$rc2" = 125
 check "host daemon killed: guest kills the command it ran for the host" \
 	wait_until dead "$(cat "$T/hs.child")"
-kill -9 "$(cat "$T/gs2.child")" 2>/dev/null
+# what the killed daemon itself ran: the command dies with it (Linux:
+# PR_SET_PDEATHSIG), the processes it started when the next daemon starts
+killed_daemon_left() { # WHO FILE: the sleeper FILE of a daemon just killed
+	if have HAVE_PR_SET_PDEATHSIG; then
+		check "$1 daemon killed: the command it ran dies with it (PDEATHSIG)" \
+			wait_until gone "$(cat "$2")"
+		check "... but not the process the command started (in its group)" \
+			alive "$(cat "$2.child")"
+	else
+		note "no PR_SET_PDEATHSIG in this build: the command lives until the next daemon"
+		check "$1 daemon killed: its command still runs (no PDEATHSIG)" alive "$(cat "$2")"
+	fi
+}
+killed_daemon_cleaned() { # WHO FILE LOG: after the next daemon started
+	check "$1 daemon restarted: it killed the process group left running" \
+		wait_until gone "$(cat "$2.child")"
+	check "... command included" gone "$(cat "$2")"
+	check "... and logged it" has "$3" "killed process group $(cat "$2") "
+}
+killed_daemon_left host "$T/gs2"
 rm -f "$T/host.sock"
 start_host
+killed_daemon_cleaned host "$T/gs2" "$T/host.log"
 check "host daemon restarted: calls work both ways again" wait_until ready
 
 # guest daemon killed and restarted mid-call
@@ -322,12 +347,50 @@ $HOST -t 30 vm1 -e "sleeper $T/gs3" > /dev/null 2>"$T/err" &
 c=$!
 wait_until test -s "$T/gs3"
 kill -9 $GUESTPID
-kill -9 "$(cat "$T/gs3.child")" "$(cat "$T/gs3")" 2>/dev/null
+killed_daemon_left guest "$T/gs3"
 rm -f "$T/guest.sock"
 start_guest
+killed_daemon_cleaned guest "$T/gs3" "$T/guest.log"
 wait $c; rc=$?
 check "guest daemon restarted: the call in flight fails with 125" test "$rc" = 125
 check "guest daemon restarted: calls work both ways again" wait_until ready
+
+# a recorded process group that no longer looks like the command (here:
+# it started later than recorded, as a reused number would) is left alone
+rm -f "$T/pgx" "$T/pgx.child"
+$HOST -t 60 vm1 -e "sleeper $T/pgx" > /dev/null 2>&1 &
+c=$!
+wait_until test -s "$T/pgx"
+mkdir -p "$T/empty"
+if [ -r /proc/sys/kernel/random/boot_id ] && [ -r "/proc/$(cat "$T/pgx")/stat" ]; then
+	x=$(cat "$T/pgx")
+	set -- $(sed 's/.*) //' "/proc/$x/stat")
+	{ echo "negotiator-pgids 1 $(cat /proc/sys/kernel/random/boot_id)"
+	  echo "$x $4 1$(echo "${20}" | sed 's/./0/g')"; } > "$T/other.sock.pgids"
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/other.sock" \
+		2>"$T/other.log" &
+	o=$!
+	wait_until test -S "$T/other.sock"
+	check "a recorded group that started later than recorded is left alone" \
+		alive "$(cat "$T/pgx.child")"
+	check "... saying so" has "$T/other.log" "process group $x is no longer the command"
+	kill $o; wait $o
+	check "a daemon that stops cleanly removes its record" test ! -e "$T/other.sock.pgids"
+else
+	note "skipped: recorded groups left alone (no /proc)"
+fi
+kill $c; wait $c
+# a record that is not a plain file of the daemon's user is not used
+echo precious > "$T/victim"
+ln -s "$T/victim" "$T/sym.sock.pgids"
+$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/sym.sock" 2>"$T/sym.log" &
+o=$!
+wait_until test -S "$T/sym.sock"
+check "a symbolic link in place of the record is not used, nor written through" \
+	test "$(cat "$T/victim")" = precious
+check "... saying so" has "$T/sym.log" "sym.sock.pgids: not used"
+kill $o; wait $o
+check "... nor removed" test -L "$T/sym.sock.pgids"
 
 # QEMU gone and back (guest powered off and booted) on the same socket paths
 kill "$(cat "$T/standin-vm1.pid")"
@@ -535,6 +598,134 @@ wait_until test -S "$T/grp.sock"
 ls -l "$T/grp.sock" > "$T/out"
 check "--control-mode 0660 --control-group" has "$T/out" "^srw-rw---- .* $(id -gn) "
 kill $c; wait $c
+
+# ---- whose daemon a client uses, and who may use a daemon ------------------------------------
+# A client only uses a socket that is a socket (not a link) of its own user
+# or root's, with a daemon of its user or root's behind it; a daemon only
+# lets in root, its own user and (when the mode says so) the socket's group.
+echo "precious" > "$T/plain.sock"
+$HOST --control-socket "$T/plain.sock" vm1 -e echo-args > "$T/out" 2>"$T/err"; rc=$?
+check "client: a file that is not a socket at the control path is refused (125)" \
+	test "$rc" = 125 -a ! -s "$T/out" -a "$(cat "$T/plain.sock")" = precious
+check "... naming it and what it is" \
+	has "$T/err" "refusing the daemon socket $T/plain.sock: it is not a socket but a regular file"
+ln -s "$T/host.sock" "$T/link.sock"
+$HOST --control-socket "$T/link.sock" vm1 -e echo-args > "$T/out" 2>"$T/err"; rc=$?
+check "client: a symbolic link at the control path is refused, even to a good daemon" \
+	test "$rc" = 125 -a ! -s "$T/out"
+check "... saying so" has "$T/err" "it is not a socket but a symbolic link"
+
+# The rest needs root and a second, unprivileged user (nobody), through
+# setpriv, runuser or su, whichever is there.
+as_other=
+if [ "$(id -u)" != 0 ]; then
+	note "skipped: the tests with a second user (they need root)"
+elif ! id nobody > /dev/null 2>&1; then
+	note "skipped: the tests with a second user (no user nobody)"
+elif command -v setpriv > /dev/null 2>&1; then
+	as_other=setpriv
+elif command -v runuser > /dev/null 2>&1; then
+	as_other=runuser
+elif command -v su > /dev/null 2>&1; then
+	as_other=su
+else
+	note "skipped: the tests with a second user (no setpriv, runuser or su)"
+fi
+NB_UID=$(id -u nobody 2>/dev/null); NB_GID=$(id -g nobody 2>/dev/null)
+other() { # SHELL-COMMAND: run as nobody
+	case $as_other in
+	setpriv) setpriv --reuid="$NB_UID" --regid="$NB_GID" --clear-groups sh -c "$1" ;;
+	runuser) runuser -u nobody -- sh -c "$1" ;;
+	su) su -s /bin/sh -c "$1" nobody ;;
+	esac
+}
+if [ -n "$as_other" ]; then
+	chmod 711 "$T"     # nobody may reach what it is told the name of
+	mkdir -p "$T/nb" "$T/empty"
+	chown nobody "$T/nb"
+	if ! other "$B/negotiator-host --version" > /dev/null 2>&1; then
+		note "skipped: the tests with a second user (nobody cannot run $B/negotiator-host)"
+		as_other=
+	fi
+fi
+peercred=
+if have HAVE_SO_PEERCRED || have HAVE_GETPEEREID; then
+	peercred=1
+elif [ -n "$as_other" ]; then
+	note "skipped: the checks of who is at the other end of a connection (no SO_PEERCRED or getpeereid in this build)"
+fi
+if [ -n "$as_other" ]; then
+	note "second user: nobody (uid $NB_UID) through $as_other"
+fi
+if [ -n "$as_other" ] && [ -n "$peercred" ]; then
+	# the socket's mode is not the gate: the daemon asks who connects
+	chmod 666 "$T/host.sock" "$T/guest.sock"
+	other "$HOST vm1 -e 'echo-args hi'" > "$T/out" 2>"$T/err"; rc=$?
+	check "host daemon refuses another user, even through a socket made 0666 (125)" \
+		test "$rc" = 125 -a ! -s "$T/out"
+	check "... which is told why" \
+		has "$T/err" "permission denied: nobody (uid $NB_UID) may not use the daemon on $T/host.sock"
+	check "... and the daemon logs it" has "$T/host.log" "refused a local client: nobody (uid $NB_UID)"
+	other "$GUEST -e 'echo-args hi'" > "$T/out" 2>"$T/err"; rc=$?
+	check "guest daemon refuses another user, even through a socket made 0666 (125)" \
+		test "$rc" = 125 -a ! -s "$T/out"
+	check "... and logs it" has "$T/guest.log" "refused a local client: nobody (uid $NB_UID)"
+	chmod 600 "$T/host.sock" "$T/guest.sock"
+	check "... and still serves its own user" $HOST vm1 -e echo-args
+fi
+if [ -n "$as_other" ]; then
+	# --control-mode 0660 --control-group: the group's members are let in
+	NB_GROUP=$(id -gn nobody)
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/grp2.sock" \
+		--control-mode 0660 --control-group "$NB_GROUP" 2>"$T/grp2.log" &
+	g=$!
+	PIDS="$PIDS $g"
+	wait_until test -S "$T/grp2.sock"
+	other "$B/negotiator-host --control-socket $T/grp2.sock -g" > "$T/out" 2>"$T/err"; rc=$?
+	check "--control-mode 0660 --control-group $NB_GROUP: a member of the group is let in" \
+		test "$rc" = 0 -a ! -s "$T/err"
+	if [ "$as_other" = setpriv ] && [ -n "$peercred" ]; then
+		chmod 666 "$T/grp2.sock"
+		setpriv --reuid=54321 --regid=54321 --clear-groups \
+			$B/negotiator-host --control-socket "$T/grp2.sock" -g > "$T/out" 2>"$T/err"; rc=$?
+		check "... a user outside the group is not, even through a socket made 0666" \
+			test "$rc" = 125 -a ! -s "$T/out"
+		check "... and is told why" has "$T/err" "permission denied: uid 54321 may not use"
+	fi
+	kill $g; wait $g
+
+	# a daemon of another user: its socket, and the daemon behind it
+	other "echo \$\$ > $T/nb/pid; exec $B/negotiator-host -d --channels-dir $T/empty \
+		--control-socket $T/nb/host.sock" 2>"$T/nb.log" &
+	wait_until test -S "$T/nb/host.sock"
+	wait_until test -s "$T/nb/pid"
+	PIDS="$PIDS $(cat "$T/nb/pid")"
+	$B/negotiator-host --control-socket "$T/nb/host.sock" vm1 -e echo-args > "$T/out" 2>"$T/err"; rc=$?
+	check "client refuses a socket that another user owns (125)" test "$rc" = 125 -a ! -s "$T/out"
+	check "... naming the path, its owner and what to do" \
+		has "$T/err" "refusing the daemon socket $T/nb/host.sock: it belongs to nobody (uid $NB_UID), not to root (you); .*--control-socket PATH"
+	if [ -n "$peercred" ]; then
+		chown root "$T/nb/host.sock"
+		$B/negotiator-host --control-socket "$T/nb/host.sock" vm1 -e echo-args > "$T/out" 2>"$T/err"; rc=$?
+		check "client refuses a daemon that runs as another user, whoever owns the socket file" \
+			test "$rc" = 125 -a ! -s "$T/out"
+		check "... saying so" has "$T/err" "the daemon on it runs as nobody (uid $NB_UID), not as root"
+		chown nobody "$T/nb/host.sock"
+	fi
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/nb/host.sock" \
+		2>"$T/err"; rc=$?
+	check "a daemon does not start on another user's socket (125)" test "$rc" = 125
+	check "... saying whose it is and what to do" \
+		has "$T/err" "a socket of nobody (uid $NB_UID) is in the way.*--control-socket PATH"
+	kill -9 "$(cat "$T/nb/pid")"
+	wait_until gone "$(cat "$T/nb/pid")"
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/nb/host.sock" \
+		2>"$T/err" &
+	d=$!
+	if wait_until gone $d; then wait $d; rc=$?; else kill $d; wait $d; rc=running; fi
+	check "... nor replaces it when no daemon answers there any more (125)" \
+		test "$rc" = 125 -a -n "$(find "$T/nb/host.sock" -user nobody 2>/dev/null)"
+fi
 
 # ---- command line ------------------------------------------------------------------------------
 $HOST > /dev/null 2>&1; rc=$?

@@ -408,6 +408,68 @@ test_accept4(void)
 	printf("# compat: accept4 used %s\n", compat_used.accept4);
 }
 
+/* both ends of a connection see us at the other end (or, where the
+ * system cannot tell, ENOSYS) */
+static void
+test_peercred(void)
+{
+	char path[96];
+	int l, c = -1, a = -1, ok = 0, none = 0;
+	uid_t u1 = (uid_t)-1, u2 = (uid_t)-1;
+	gid_t g1 = (gid_t)-1, g2 = (gid_t)-1;
+
+	sprintf(path, "%s/peer", tmpdir);
+	l = unix_listen(path, 0600);
+	if (l >= 0 && (c = unix_connect(path)) >= 0 && (a = compat_accept4(l, CX_CLOEXEC)) >= 0) {
+		if (compat_peer_ids(c, &u1, &g1) == 0 && compat_peer_ids(a, &u2, &g2) == 0)
+			ok = u1 == geteuid() && u2 == geteuid() && g1 == getegid() && g2 == getegid();
+		else
+			none = errno == ENOSYS;
+	}
+	if (none)
+		check(!HAVE_SO_PEERCRED && !HAVE_GETPEEREID, "compat: no peer credentials: said so");
+	else
+		check(ok, "compat: peer credentials of both ends of a connection are ours");
+	printf("# compat: peer credentials from %s\n", compat_used.peercred);
+	if (a >= 0)
+		close(a);
+	if (c >= 0)
+		close(c);
+	if (l >= 0)
+		close(l);
+	unlink(path);
+}
+
+/* unix_listen replaces a stale socket of ours, nothing else */
+static void
+test_listen_owner(void)
+{
+	char path[96];
+	struct stat st;
+	int l, ok;
+
+	sprintf(path, "%s/stale", tmpdir);
+	l = unix_listen(path, 0600);
+	if (l >= 0)
+		close(l);
+	l = unix_listen(path, 0600);
+	check(l >= 0, "unix_listen: a stale socket of ours is replaced");
+	if (l >= 0)
+		close(l);
+	if (geteuid() != 0) {
+		printf("# skipped: unix_listen and another user's socket (needs root)\n");
+		unlink(path);
+		return;
+	}
+	ok = chown(path, 65534, (gid_t)-1) == 0;
+	l = unix_listen(path, 0600);
+	ok = ok && l < 0 && errno == EPERM && lstat(path, &st) == 0 && st.st_uid == 65534;
+	check(ok, "unix_listen: another user's socket is left alone (EPERM)");
+	if (l >= 0)
+		close(l);
+	unlink(path);
+}
+
 static int
 socket_has(int (*f)(int, int, int), int cx)
 {
@@ -632,10 +694,14 @@ static void
 test_compat_all(void)
 {
 	printf("# compat: spawn uses %s\n", HAVE_VFORK ? "vfork" : "fork");
+	printf("# compat: commands %s killed with their daemon (PR_SET_PDEATHSIG)\n",
+	       HAVE_PR_SET_PDEATHSIG ? "are" : "are not");
 	if (!COMPAT_ALL)
 		return;
 	check(!HAVE_PIPE2 && !HAVE_ACCEPT4 && !HAVE_SOCK_CLOEXEC && !HAVE_O_CLOEXEC &&
 	      !HAVE_CLOCK_GETTIME && !HAVE_STRLCPY && !HAVE_SETENV && !HAVE_VFORK &&
+	      !HAVE_SO_PEERCRED && !HAVE_GETPEEREID && !HAVE_PR_SET_PDEATHSIG &&
+	      strcmp(compat_used.peercred, "none") == 0 &&
 	      strcmp(compat_used.pipe2, "fallback") == 0 &&
 	      strcmp(compat_used.accept4, "fallback") == 0 &&
 	      strcmp(compat_used.socket, "fallback") == 0 &&
@@ -653,6 +719,8 @@ test_compat(void)
 	}
 	test_pipe2();
 	test_accept4();
+	test_peercred();
+	test_listen_owner();
 	test_cloexec();
 	test_clock();
 	test_strlcpy();
