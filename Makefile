@@ -69,8 +69,8 @@ tests/unit: tests/unit.c $(UNIT_OBJS) $(HEADERS)
 tests/standin: tests/standin.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/standin.c
 
-tests/hostile: tests/hostile.c common.o proto.o link.o $(COMPAT_OBJS) $(HEADERS)
-	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/hostile.c common.o proto.o link.o \
+tests/hostile: tests/hostile.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/hostile.c common.o proto.o json.o link.o \
 		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
 tests/poke: tests/poke.c
@@ -105,8 +105,8 @@ bench: all tests/poke tests/qga tests/negbench
 	sh tests/vm/build.sh
 	sh tests/vm/bench.sh
 
-tests/negbench: tests/negbench.c common.o proto.o link.o $(COMPAT_OBJS) $(HEADERS)
-	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o link.o \
+tests/negbench: tests/negbench.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o json.o link.o \
 		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
 tests/qga: tests/qga.c compat/config.h

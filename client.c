@@ -300,7 +300,10 @@ client_run(int fd, const struct client_req *req)
 	sink_init(&c.out, 1);
 	sink_init(&c.err, 2);
 	sig_setup(sigs);
-	link_init(&c.link, LINK_CLIENT, fd, req->direct ? "channel" : "daemon");
+	link_init(&c.link, LINK_CLIENT, -1, req->direct ? "channel" : "daemon");
+	if (req->direct)
+		link_set_caller(&c.link);   /* a channel: the peer may be python */
+	link_attach(&c.link, fd);
 	/* a daemon's control socket starts clean: no need to wait for its sync
 	 * before asking (saves a round trip); a channel must sync first */
 	if (!req->direct)

@@ -388,6 +388,10 @@ run_daemon(const char *control, int mode, const char *group)
 	}
 	ports[0].link.serves = 1;
 	ports[1].link.calls = 1;
+	link_set_server(&ports[0].link);
+	link_set_caller(&ports[1].link);
+	ports[0].link.sibling = &ports[1].link;
+	ports[1].link.sibling = &ports[0].link;
 	daemon_listen(control ? control : default_control_path("guest"), mode, group);
 	return daemon_run(&guest_hooks);
 }

@@ -169,6 +169,10 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 		}
 		g->link[0].calls = 1;   /* we ask over host-to-guest */
 		g->link[1].serves = 1;  /* and answer over guest-to-host */
+		link_set_caller(&g->link[0]);
+		link_set_server(&g->link[1]);
+		g->link[0].sibling = &g->link[1];
+		g->link[1].sibling = &g->link[0];
 		g->next = guests;
 		guests = g;
 		logit("guest %s: found its channels", name);

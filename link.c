@@ -7,14 +7,45 @@
  * receiver that sees garbage, or a connection that may start mid-frame,
  * discards bytes until a valid hello/sync frame.  A new peer nonce means
  * the peer restarted or lost data: every call of the old session fails.
+ *
+ * The peer may also be python-negotiator, which knows no sessions and dies
+ * of any frame that is not JSON.  So on a channel the caller opens every
+ * stream with a JSON request python answers harmlessly (a "probe"), and
+ * the server never speaks first: a native server answers the probe in
+ * python's shape plus a marker, and both go native from there; a python
+ * answer, or a plain python request, puts the stream in python mode (see
+ * PROTOCOL, "python-negotiator peers").
  */
 #include "negotiator.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+/* This process's lifetime nonce: both channels of a daemon carry it in
+ * their probes, so that the peer can tell a restart from a new stream. */
+static const char *
+instance(void)
+{
+	static char nonce[17];
+
+	if (!nonce[0])
+		random_nonce(nonce);
+	return nonce;
+}
+
+/* python frames are far larger than ours: the buffers follow the mode */
+static void
+mode_limits(struct link *l)
+{
+	int native = l->mode == LM_NATIVE;
+
+	l->in.limit = native ? IN_BUF_SIZE : PY_MAX_FRAME + 64;
+	l->out.limit = native ? OUT_HARD_LIMIT : OUT_HARD_LIMIT + PY_MAX_FRAME + 64;
+}
 
 void
 link_init(struct link *l, enum link_kind kind, int fd, const char *name)
@@ -32,9 +63,25 @@ link_init(struct link *l, enum link_kind kind, int fd, const char *name)
 }
 
 static void
+send_probe(struct link *l)
+{
+	char j[200];
+	int n = snprintf(j, sizeof j, "{\"method\": \"list_commands\", \"args\": [], "
+	                 "\"kw\": {\"negotiator\": \"hello %d %s %s\"}}", PROTOCOL_VERSION,
+	                 l->nonce, instance());
+
+	link_send_json(l, j, (size_t)n);
+	l->next_hello = now_ms() + HELLO_INTERVAL;
+}
+
+static void
 new_session(struct link *l)
 {
 	l->partial = 0;
+	l->mode = l->probe || l->quiet ? LM_UNKNOWN : LM_NATIVE;
+	l->probed = 0;
+	l->peer_instance[0] = '\0';
+	mode_limits(l);
 	random_nonce(l->nonce);
 	l->up = 0;
 	/* a local client starts cleanly with hello: no resync, garbage ends it */
@@ -43,7 +90,6 @@ new_session(struct link *l)
 	l->ping_sent = 0;
 	l->last_rx = now_ms();
 	l->next_hello = l->last_rx;
-	l->consumed = 0;
 }
 
 void
@@ -53,9 +99,43 @@ link_attach(struct link *l, int fd)
 	l->paused = l->pause_wake = l->woke = 0;
 	buf_clear(&l->in);
 	buf_clear(&l->out);
+	l->consumed = 0;
 	new_session(l);
-	if (l->initiates)
+	if (l->probe)
+		send_probe(l);
+	else if (l->initiates)
 		link_send_hello(l);
+}
+
+void
+link_set_caller(struct link *l)
+{
+	l->probe = 1;
+	l->quiet = l->initiates = 0;
+}
+
+void
+link_set_server(struct link *l)
+{
+	l->quiet = 1;
+	l->probe = l->initiates = 0;
+}
+
+/* A new session on a live stream, opened by a probe (the frames already
+ * queued still go out first: the peer must not see a frame cut). */
+void
+link_restart(struct link *l)
+{
+	if (l->fd < 0 || l->paused || l->dead)
+		return;
+	link_log(l, LOG_LVL_DEBUG, "the peer's other channel restarted: a new session");
+	if (l->up)
+		l->session_lost = 1;
+	l->pending_up = 0;
+	new_session(l);
+	l->syncing = 0;
+	if (l->probe)
+		send_probe(l);
 }
 
 void
@@ -112,6 +192,10 @@ link_log(struct link *l, int level, const char *fmt, ...)
 static void
 resync(struct link *l, const char *why)
 {
+	if (l->consumed) {   /* the frame that caused it is gone for good */
+		buf_consume(&l->in, l->consumed);
+		l->consumed = 0;
+	}
 	link_log(l, LOG_LVL_WARN, "%s; resynchronizing", why);
 	if (l->up)
 		l->session_lost = 1;
@@ -121,7 +205,10 @@ resync(struct link *l, const char *why)
 		l->dead = 1;   /* a local client speaking garbage is just dropped */
 		return;
 	}
-	link_send_hello(l);
+	if (l->probe)
+		send_probe(l);   /* the peer may be python: no hello out of the blue */
+	else if (!l->quiet)
+		link_send_hello(l);
 }
 
 int
@@ -132,8 +219,8 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 	int cl;
 	unsigned char *d;
 
-	if (l->fd < 0 || l->dead)
-		return -1;
+	if (l->fd < 0 || l->dead || l->mode != LM_NATIVE)
+		return -1;   /* never a native frame toward a (maybe) python peer */
 	if (headlen + datalen > MAX_PAYLOAD || headlen + datalen == 0) {
 		/* a bug of ours, never a reason to stop serving everyone else */
 		error("%s: internal error: refusing a frame of %lu bytes", l->name,
@@ -153,6 +240,33 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 		memcpy(d + cl + headlen, data, datalen);
 	trace_frame("<-", l->name, d + cl, headlen + datalen);
 	buf_commit(&l->out, (size_t)cl + headlen + datalen);
+	return 0;
+}
+
+int
+link_send_json(struct link *l, const void *json, size_t n)
+{
+	char count[24];
+	int cl;
+	unsigned char *d;
+
+	if (l->fd < 0 || l->dead)
+		return -1;
+	if (n == 0 || n > PY_MAX_FRAME) {
+		error("%s: internal error: refusing a JSON frame of %lu bytes", l->name,
+		      (unsigned long)n);
+		return -1;
+	}
+	cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)n);
+	if (!(d = buf_reserve(&l->out, (size_t)cl + n))) {
+		link_log(l, LOG_LVL_WARN, "output queue full: a JSON frame of %lu bytes dropped",
+		         (unsigned long)n);
+		return -1;
+	}
+	memcpy(d, count, (size_t)cl);
+	memcpy(d + cl, json, n);
+	trace_frame("<-", l->name, d + cl, n);
+	buf_commit(&l->out, (size_t)cl + n);
 	return 0;
 }
 
@@ -266,7 +380,8 @@ link_read(struct link *l)
 		l->consumed = 0;
 	}
 	for (k = 0; k < READS_PER_WAKEUP; k++) {
-		n = buf_read_fd(&l->in, l->fd, IN_BUF_SIZE - buf_len(&l->in));
+		/* at most IN_BUF_SIZE a read; the buffer's limit caps the total */
+		n = buf_read_fd(&l->in, l->fd, IN_BUF_SIZE);
 		if (n <= 0)
 			break;
 		got = 1;
@@ -356,6 +471,203 @@ session_msg(struct link *l, struct msg *m)
 	}
 }
 
+/* ---- python-negotiator peers, and probes ----------------------------------- */
+
+static int
+looks_json(const unsigned char *p, size_t n)
+{
+	while (n && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++, n--;
+	return n && *p == '{';
+}
+
+/* "hello 1 NONCE INSTANCE" / "sync 1 NONCE PEERNONCE INSTANCE": the words
+ * of a probe or its answer, checked; NULL when it is not one */
+static const char *
+marker_word(const char *s, int i, size_t *len)
+{
+	while (i-- > 0) {
+		s = strchr(s, ' ');
+		if (!s)
+			return NULL;
+		s++;
+	}
+	*len = strcspn(s, " ");
+	return s;
+}
+
+static int
+nonce_ok(const char *w, size_t n)
+{
+	return n == 16 && strspn(w, "0123456789abcdef") >= 16;
+}
+
+/* A server's answer to a probe: python's shape (python callers never probe,
+ * so only a native caller reads the marker) */
+static void
+answer_probe(struct link *l, const char *peer_nonce)
+{
+	char j[300];
+	int n = snprintf(j, sizeof j, "{\"success\": false, \"error\": \"this is negotiator "
+	                 "%s, speaking its own protocol\", \"negotiator\": \"sync %d %s %.16s %s\"}",
+	                 NEGOTIATOR_VERSION, PROTOCOL_VERSION, l->nonce, peer_nonce, instance());
+
+	link_send_json(l, j, (size_t)n);
+}
+
+/* the other channel of this peer is up with another daemon: it restarted
+ * (or we did not see it go): start that channel's session again too */
+static void
+sibling_check(struct link *l)
+{
+	struct link *s = l->sibling;
+
+	if (s && s->up && s->mode == LM_NATIVE && s->probe &&
+	    strcmp(s->peer_instance, l->peer_instance) != 0)
+		link_restart(s);
+}
+
+/* python mode from now on (the stream's calls so far failed if it was a
+ * native session) */
+static void
+go_python(struct link *l)
+{
+	if (l->mode == LM_NATIVE && l->up)
+		l->session_lost = 1;
+	l->mode = LM_PYTHON;
+	mode_limits(l);
+	l->up = 1;
+	l->syncing = 0;
+	strcpy(l->peer, "python");
+	l->peer_instance[0] = '\0';
+	link_log(l, LOG_LVL_INFO, "the peer speaks python-negotiator's protocol");
+}
+
+static enum link_event
+native_from_json(struct link *l, const char *peer_nonce, const char *peer_instance, size_t pil)
+{
+	enum link_event ev;
+
+	l->mode = LM_NATIVE;
+	mode_limits(l);
+	l->syncing = 0;
+	ev = peer_session(l, peer_nonce);
+	memcpy(l->peer_instance, peer_instance, pil);
+	l->peer_instance[pil] = '\0';
+	return ev;
+}
+
+/* A JSON frame on a channel: a probe or its answer (native), a python
+ * request or answer (EV_MSG with M_JSON), or nothing to report. */
+static enum link_event
+json_frame(struct link *l, const unsigned char *payload, size_t plen, struct msg *m)
+{
+	const char *why, *w, *n1, *n2, *in;
+	struct json *j = json_parse(payload, plen, &why);
+	const struct json *mk;
+	enum link_event ev = EV_NONE;
+	size_t wl, l1, l2, il;
+
+	if (!j) {
+		link_log(l, LOG_LVL_WARN, "malformed JSON from the peer (%s): ignored", why);
+		return EV_NONE;
+	}
+	mk = l->quiet ? json_get(json_get(j, "kw"), "negotiator") : json_get(j, "negotiator");
+	if (mk && mk->type == J_STRING && (w = marker_word(mk->str, 0, &wl)) != NULL &&
+	    wl == (l->quiet ? 5u : 4u) && memcmp(w, l->quiet ? "hello" : "sync", wl) == 0 &&
+	    (n1 = marker_word(mk->str, 2, &l1)) != NULL && nonce_ok(n1, l1) &&
+	    (in = marker_word(mk->str, l->quiet ? 3 : 4, &il)) != NULL && nonce_ok(in, il) &&
+	    (l->quiet || ((n2 = marker_word(mk->str, 3, &l2)) != NULL && l2 == 16 &&
+	                  memcmp(n2, l->nonce, 16) == 0))) {
+		/* a native peer: a probe (we serve) or the answer to ours */
+		if (l->quiet) {
+			answer_probe(l, n1);
+			ev = native_from_json(l, n1, in, il);
+			l->probed = 1;
+			sibling_check(l);
+		} else if (l->mode == LM_UNKNOWN) {
+			ev = native_from_json(l, n1, in, il);
+		}
+	} else if (l->quiet) {
+		/* a python client's request */
+		if (l->mode != LM_PYTHON)
+			go_python(l);
+		ev = EV_MSG;
+	} else if (l->mode == LM_UNKNOWN) {
+		go_python(l);       /* python answered our probe */
+		ev = EV_UP;
+	} else if (l->mode == LM_PYTHON) {
+		/* an answer; one to a probe we repeated says so (python names the
+		 * keyword it did not expect) and is not a call's */
+		const struct json *e = json_get(j, "error");
+
+		if (!(e && e->type == J_STRING && strstr(e->str, "'negotiator'")))
+			ev = EV_MSG;
+	}
+	json_free(j);
+	if (ev == EV_MSG) {
+		m->type = M_JSON;
+		m->id = 0;
+		m->data = payload;
+		m->datalen = plen;
+	}
+	return ev;
+}
+
+/* Where in p a frame might start that is JSON ("COUNT\n{"), or len. */
+static size_t
+json_scan(const unsigned char *p, size_t len)
+{
+	size_t i, j;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9' || (i > 0 && p[i - 1] >= '0' && p[i - 1] <= '9'))
+			continue;
+		for (j = i; j < len && p[j] >= '0' && p[j] <= '9' && j - i < 12; j++)
+			;
+		if (j + 1 < len && p[j] == '\n' && p[j + 1] == '{')
+			return i;
+		if (j + 1 >= len)
+			return i;    /* may still become one */
+	}
+	return len;
+}
+
+static enum link_event
+next_python(struct link *l, struct msg *m, int *native)
+{
+	const unsigned char *payload;
+	enum link_event ev;
+	size_t plen, used;
+	int rc = py_frame_parse(buf_ptr(&l->in), buf_len(&l->in), PY_MAX_FRAME, &payload,
+	                        &plen, &used);
+
+	*native = 0;
+	if (rc == FRAME_MORE)
+		return EV_NONE;
+	if (rc == FRAME_BAD || !looks_json(payload, plen)) {
+		if (l->mode == LM_PYTHON)
+			link_log(l, LOG_LVL_WARN, "not a python-negotiator frame: going native");
+		/* a native peer after all (or garbage): the native path takes it */
+		if (l->mode == LM_PYTHON && l->up)
+			l->session_lost = 1;
+		l->mode = LM_NATIVE;
+		mode_limits(l);
+		l->up = 0;
+		l->syncing = rc == FRAME_BAD;
+		if (l->quiet)
+			link_send_hello(l);   /* the peer is native: speaking is safe */
+		*native = 1;
+		return EV_NONE;
+	}
+	trace_frame("->", l->name, payload, plen);
+	ev = json_frame(l, payload, plen, m);
+	if (ev == EV_MSG && l->session_lost)
+		return EV_NONE;   /* the reset first; this frame is read again after it */
+	l->consumed = used;
+	return ev;
+}
+
 enum link_event
 link_next(struct link *l, struct msg *m)
 {
@@ -364,7 +676,7 @@ link_next(struct link *l, struct msg *m)
 		size_t plen, used;
 		const char *why;
 		enum link_event ev;
-		int rc;
+		int rc, native;
 
 		if (l->session_lost) {
 			l->session_lost = 0;
@@ -380,10 +692,31 @@ link_next(struct link *l, struct msg *m)
 		}
 		if (l->dead || l->fd < 0)
 			return EV_NONE;
+		if (l->mode != LM_NATIVE) {
+			ev = next_python(l, m, &native);
+			if (ev != EV_NONE)
+				return ev;
+			if (!native) {
+				if (l->consumed || l->session_lost)
+					continue;    /* taken without an event: look further */
+				return EV_NONE;
+			}
+		}
 		if (l->syncing) {
 			int found;
 			size_t skip = sync_scan(buf_ptr(&l->in), buf_len(&l->in), &found);
 
+			if (l->probe || l->quiet) {
+				size_t js = json_scan(buf_ptr(&l->in), buf_len(&l->in));
+
+				if (js < skip) {   /* a JSON frame first: python, or a probe */
+					buf_consume(&l->in, js);
+					l->mode = LM_UNKNOWN;
+					mode_limits(l);
+					l->syncing = 0;
+					continue;
+				}
+			}
 			if (skip)
 				link_log(l, LOG_LVL_DEBUG, "skipped %lu bytes while synchronizing",
 				      (unsigned long)skip);
@@ -401,6 +734,13 @@ link_next(struct link *l, struct msg *m)
 			return EV_NONE;
 		}
 		l->partial = 0;
+		if (rc == FRAME_OK && (l->probe || l->quiet) && looks_json(payload, plen)) {
+			/* JSON on a native stream: a new caller's probe (the old one went
+			 * without our seeing it), or python after all */
+			l->mode = LM_UNKNOWN;
+			mode_limits(l);
+			continue;
+		}
 		if (rc == FRAME_BAD) {
 			resync(l, "malformed frame");
 			continue;
@@ -415,6 +755,8 @@ link_next(struct link *l, struct msg *m)
 		ev = session_msg(l, m);
 		if (ev == EV_MSG && !l->up) {
 			link_log(l, LOG_LVL_DEBUG, "%s outside a session, ignored", msg_name(m->type));
+			if (l->quiet && m->type != M_HELLO && m->type != M_SYNC)
+				link_send_hello(l);   /* a native caller that missed our restart */
 			continue;
 		}
 		if (ev != EV_NONE)
@@ -422,36 +764,45 @@ link_next(struct link *l, struct msg *m)
 	}
 }
 
-/* Hellos while no session; keepalive pings while calls are in flight, and
- * a session that stays silent too long is over (the host cannot see a
- * guest process die: only silence tells). */
 /* A peer writes whole frames; one that stays incomplete on a channel (which
  * we always read) means the stream lost bytes where the peer restarted: the
  * old peer died mid-frame and the new one's hello went into that frame (a
  * 2.6.35 guest does not even see the host go when it reconnects at once).
  * Resynchronizing finds the next hello.  Not for local clients: we stop
- * reading those while they do not read us. */
+ * reading those while they do not read us.  Not for python peers either:
+ * their frames may be 64 MiB, and they have nothing to resynchronize. */
 static int
 frame_stalled(const struct link *l, mtime_t now)
 {
-	return l->partial && l->kind != LINK_CONTROL &&
+	return l->partial && l->kind != LINK_CONTROL && l->mode == LM_NATIVE &&
 	       !TIME_BEFORE(now, l->partial_at + FRAME_STALL);
 }
 
+/* Hellos (or probes) while no session; keepalive pings while calls are in
+ * flight, and a session that stays silent too long is over (the host
+ * cannot see a guest process die: only silence tells).  Nothing of this
+ * on a python stream: python knows no such frames. */
 void
 link_timers(struct link *l, mtime_t now, int active)
 {
 	if (l->fd < 0 || l->paused || l->dead)
 		return;
 	log_summary(l, now);
+	if (l->mode == LM_PYTHON)
+		return;
 	if (frame_stalled(l, now)) {
 		resync(l, "a frame stayed incomplete (the peer restarted in the middle of one?)");
 		return;
 	}
 	if (!l->up) {
-		if (l->initiates && !TIME_BEFORE(now, l->next_hello)) {
-			if (buf_len(&l->out) == 0)
-				link_send_hello(l);
+		/* a probe lost to a port nobody had open: again, while no answer */
+		if ((l->initiates || l->probe) && !TIME_BEFORE(now, l->next_hello)) {
+			if (buf_len(&l->out) == 0) {
+				if (l->probe)
+					send_probe(l);
+				else
+					link_send_hello(l);
+			}
 			l->next_hello = now + HELLO_INTERVAL;
 		}
 		return;
@@ -485,11 +836,14 @@ link_deadline(const struct link *l, mtime_t now, int active)
 
 	if (l->fd < 0 || l->paused || l->dead)
 		return far;
-	if (!l->up)
-		d = l->initiates ? l->next_hello : far;
+	if (l->mode == LM_PYTHON)
+		d = far;
+	else if (!l->up)
+		d = l->initiates || l->probe ? l->next_hello : far;
 	else if (active && l->kind != LINK_CONTROL)
 		d = l->ping_sent ? l->ping_at + PEER_DEAD_AFTER : l->last_rx + PING_INTERVAL;
-	if (l->partial && l->kind != LINK_CONTROL && TIME_BEFORE(l->partial_at + FRAME_STALL, d))
+	if (l->partial && l->kind != LINK_CONTROL && l->mode == LM_NATIVE &&
+	    TIME_BEFORE(l->partial_at + FRAME_STALL, d))
 		d = l->partial_at + FRAME_STALL;
 	if (l->log_held && TIME_BEFORE(l->log_since + 1000, d))
 		d = l->log_since + 1000;

@@ -34,6 +34,7 @@
 #define OUT_READ_STOP    1048576UL /* stop reading a peer whose answers pile up */
 #define OUT_HARD_LIMIT   4194304UL /* a link's output queue never holds more */
 #define IN_BUF_SIZE      (2 * (MAX_PAYLOAD + 16))
+#define PY_MAX_FRAME     (64UL * 1048576UL)  /* largest python-negotiator frame */
 #define MAX_NAME         255       /* command and guest names */
 #define MAX_ARGS         1024
 
@@ -181,7 +182,8 @@ void cli_exit_codes(void);
 /* ---- protocol (proto.c) ------------------------------------------------- */
 enum msg_type {
 	M_NONE = 0, M_HELLO, M_SYNC, M_PING, M_PONG, M_EXEC, M_LIST, M_GUESTS,
-	M_IN, M_OUT, M_ERR, M_EOF, M_ACK, M_EXIT, M_FAIL, M_CANCEL, M_ERROR
+	M_IN, M_OUT, M_ERR, M_EOF, M_ACK, M_EXIT, M_FAIL, M_CANCEL, M_ERROR,
+	M_JSON                       /* a python-negotiator frame: data is its JSON */
 };
 struct msg {
 	enum msg_type type;
@@ -196,6 +198,10 @@ enum { FRAME_OK, FRAME_MORE, FRAME_BAD };
 /* one frame at p[0..len): payload and total bytes used, or why not */
 int frame_parse(const unsigned char *p, size_t len, const unsigned char **payload,
                 size_t *plen, size_t *used);
+/* the same as python-negotiator reads it: blanks around COUNT, leading
+ * zeros, any size up to max */
+int py_frame_parse(const unsigned char *p, size_t len, size_t max,
+                   const unsigned char **payload, size_t *plen, size_t *used);
 /* offset of the first plausible hello/sync frame in p, or where to keep
  * scanning from when more bytes arrive */
 size_t sync_scan(const unsigned char *p, size_t len, int *found);
@@ -238,7 +244,14 @@ struct link {
 	int calls;                  /* sends exec/list to the peer */
 	char name[96];              /* for log messages */
 	struct buf in, out;
-	int initiates;              /* sends hello on its own (not control) */
+	int initiates;              /* sends hello on its own (a control client) */
+	int probe;                  /* a caller on a channel: opens each stream
+	                               with a python-valid JSON probe */
+	int quiet;                  /* a server on a channel: never speaks first */
+	int mode;                   /* LM_NATIVE, LM_PYTHON, LM_UNKNOWN (not yet) */
+	int probed;                 /* the session came up by a peer's probe */
+	char peer_instance[17];     /* the peer daemon's lifetime nonce */
+	struct link *sibling;       /* the other channel of the same peer */
 	int syncing;                /* discarding until hello/sync */
 	int up;                     /* session established */
 	int pending_up;             /* EV_UP to report after an EV_RESET */
@@ -264,7 +277,13 @@ struct link {
 	unsigned long log_held;     /* ... and held back */
 	unsigned long next_id;
 };
+enum { LM_NATIVE, LM_PYTHON, LM_UNKNOWN };
 void link_init(struct link *l, enum link_kind kind, int fd, const char *name);
+/* a channel link's part: caller (probes) or server (quiet) */
+void link_set_caller(struct link *l);
+void link_set_server(struct link *l);
+void link_restart(struct link *l);           /* a new session: probe again */
+int link_send_json(struct link *l, const void *json, size_t n);   /* python framing */
 void link_attach(struct link *l, int fd);    /* new connection: new session */
 void link_detach(struct link *l);            /* connection lost */
 int link_send(struct link *l, const char *head, size_t headlen,

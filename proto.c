@@ -45,6 +45,37 @@ frame_parse(const unsigned char *p, size_t len, const unsigned char **payload,
 	return FRAME_OK;
 }
 
+int
+py_frame_parse(const unsigned char *p, size_t len, size_t max, const unsigned char **payload,
+               size_t *plen, size_t *used)
+{
+	size_t i, n = 0, digits = 0, after = 0;
+
+	for (i = 0; i < len && p[i] != '\n'; i++) {
+		if (i == 32)
+			return FRAME_BAD;           /* no count line is that long */
+		if (is_digit(p[i]) && !after) {
+			if (++digits > 12)
+				return FRAME_BAD;
+			n = n * 10 + (size_t)(p[i] - '0');
+		} else if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r') {
+			after = digits > 0;
+		} else {
+			return FRAME_BAD;
+		}
+	}
+	if (i == len)
+		return FRAME_MORE;
+	if (digits == 0 || n == 0 || n > max)
+		return FRAME_BAD;
+	if (len - i - 1 < n)
+		return FRAME_MORE;
+	*payload = p + i + 1;
+	*plen = n;
+	*used = i + 1 + n;
+	return FRAME_OK;
+}
+
 /* Could the bytes at q (have bytes present, frame of n bytes) be the start
  * of a hello or sync payload? */
 static int
