@@ -290,6 +290,13 @@ test_buffer(void)
 	buf_trim(&b);
 	check(p && buf_len(&b) == 100, "buf: trim keeps a buffer that holds data");
 	buf_free(&b);
+	/* no memory yet: still a pointer (NULL + 0 is undefined), and 0 bytes
+	 * from NULL are appended without touching memcpy (make sanitize) */
+	buf_init(&b, 10);
+	check(buf_ptr(&b) != NULL && buf_len(&b) == 0, "buf: an empty buffer with no memory has a pointer");
+	check(buf_append(&b, NULL, 0) == 0 && buf_len(&b) == 0 && b.data == NULL,
+	      "buf: appending nothing (from NULL) allocates nothing");
+	buf_free(&b);
 }
 
 static void
