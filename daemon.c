@@ -56,6 +56,8 @@ struct link *links;
 static struct call *calls;
 static int listen_fd = -1;
 static void fail_calls_on(struct link *l, const char *why);
+static void call_free(struct call *c);
+static void send_fail(struct link *l, unsigned long id, int code, const char *reason);
 static const char *listen_path;
 static const struct daemon_hooks *hooks;
 static int stopping;
@@ -71,8 +73,20 @@ void
 daemon_remove_link(struct link *l)
 {
 	struct link **pp;
+	struct call *c, *next;
+	char reason[300];
 
 	fail_calls_on(l, "channel removed");
+	/* and the relayed calls still waiting for its session: the link may be
+	 * freed next, and nothing may point to it then */
+	for (c = calls; c; c = next) {
+		next = c->next;
+		if (c->down == l) {
+			snprintf(reason, sizeof reason, "%s: channel removed", l->name);
+			send_fail(c->up, c->up_id, EXIT_AGENT, reason);
+			call_free(c);
+		}
+	}
 	for (pp = &links; *pp; pp = &(*pp)->next)
 		if (*pp == l) {
 			*pp = l->next;
