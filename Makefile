@@ -35,7 +35,7 @@ COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloe
 	compat/stat.o
 HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
 	compat/config.h paths.h
-TEST_PROGS  = tests/unit tests/standin tests/poke
+TEST_PROGS  = tests/unit tests/standin tests/poke tests/negbench
 
 all: negotiator-host negotiator-guest
 
