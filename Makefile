@@ -1,5 +1,6 @@
 # negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`,
-# `make static`, `make vm-check`, `make bench`, `make portcheck`.
+# `make static`, `make vm-check`, `make bench`, `make portcheck`,
+# `make sanitize` (needs clang or gcc's sanitizers: see INSTALL).
 # Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX, DESTDIR and COMPAT.
 # compat/probe.sh finds out what the libc has (compat/config.h, and the
 # libraries to link in compat/config.libs), again whenever CC, the flags or
@@ -116,6 +117,12 @@ demo: all tests/standin
 portcheck:
 	sh tests/portcheck.sh
 
+# make check built with -fsanitize=address,undefined and LeakSanitizer in a
+# copy of the tree (SAN_CC: clang, else gcc); any sanitizer report of any
+# process fails it.  One summary line (tests/sanitize.sh).
+sanitize:
+	SAN_CC='$(SAN_CC)' sh tests/sanitize.sh
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(BUILTINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SHAREDIR)
@@ -139,4 +146,4 @@ clean:
 	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
 		compat/config.stamp compat/config.log
 
-.PHONY: all check vm-check bench demo portcheck static install uninstall clean FORCE
+.PHONY: all check vm-check bench demo portcheck sanitize static install uninstall clean FORCE
