@@ -17,7 +17,9 @@
  * tick hook), dropped (daemon_remove_link() and freed, like guest_drop()) and
  * found again.
  *
- * The input: byte 0 picks the clock's start (bit 7: just before it wraps);
+ * The input: byte 0 picks the clock's start (bit 7: just before it wraps)
+ * and the id of the first call relayed over a channel (bits 5-6: 1, 9990,
+ * 99990 or 3999999990, where ids wrap: a daemon that has run for long);
  * then operations, a byte each (op % 16) and their arguments:
  *   0 SIDE LEN16 BYTES      raw bytes from a side's peer
  *   1 SIDE LEN16 BYTES      one frame "LEN\n" BYTES
@@ -36,7 +38,9 @@
  *                           (command number (KID * 4 + SIDE) % commands)
  *  13 SIDE NONCE            hello with one of four nonces
  *  14 SIDE NONCE            sync answering the daemon's current hello
- *  15 SIDE TYPE ID CMD ARGS a well-formed exec/list/guests request
+ *  15 SIDE TYPE ID CMD ARGS [N16...] [LEN16]
+ *                           a well-formed exec/list/guests request: ARGS % 5
+ *                           numbers, and with bit 7 an argument of LEN bytes
  * What the daemon writes to every side is checked (fuzz.h); after the input
  * every link is removed (each must then have no call left) and
  * daemon_fini() must find no call either: nothing outlives its links, and
@@ -47,7 +51,8 @@
  * under MAX_PAYLOAD (an id rewritten longer must not make a relayed frame
  * too long: "F2", "F3"), and an input writes at most 1.15 MB (a queued call's
  * pending buffer, 1.5 MiB, cannot overflow even with every frame's id
- * rewritten two digits longer: "F1").
+ * rewritten two digits longer: "F1").  The seeds known-f1-*, known-f2-*
+ * and known-f3-* reach each of them in that mode.
  */
 #include "fuzz.h"
 
@@ -68,6 +73,7 @@ static const char *const side_names[NSIDES] = {
 };
 
 static int known;               /* NEGOTIATOR_FUZZ_KNOWN=1 */
+static unsigned long first_id;  /* a channel's first call id */
 static size_t budget;           /* bytes this input may still write */
 static char cmddir[1024];
 
@@ -266,6 +272,7 @@ add_channel(int i)
 	link_init(l, LINK_CHANNEL, -1, side_names[i]);
 	l->serves = i == S_SERVE;
 	l->calls = i == S_CALL;
+	l->next_id = first_id;  /* as if it had carried that many calls before */
 	l->retry_at = fuzz_clock;
 	daemon_add_link(l);
 	sides[i].l = l;
@@ -463,14 +470,16 @@ op_request(struct input *in, int i)
 {
 	static const char *const words[] = { "exec", "list", "guests" };
 	static const char *const targets[] = { "vm1", "", "vm2", "vm1\n" };
-	unsigned type = get8(in) % 3, nargs, a;
+	static char big[MAX_PAYLOAD];
+	unsigned type = get8(in) % 3, nargs, a, args;
 	unsigned long id = get_id(in);
 	unsigned cmd = get8(in);
 	struct buf b;
 	char head[64], arg[32];
 	int hl;
 
-	nargs = get8(in) % 5;
+	args = get8(in);
+	nargs = args % 5;
 	buf_init(&b, (size_t)-1);
 	if (type != 2) {
 		send_netstring(&b, IS_CHANNEL(i) ? (cmd & 0x80 ? "vm1" : "") : targets[(cmd >> 5) & 3]);
@@ -479,6 +488,12 @@ op_request(struct input *in, int i)
 			for (a = 0; a < nargs; a++) {
 				snprintf(arg, sizeof arg, "%u", get16(in) * 10);
 				send_netstring(&b, arg);
+			}
+			if (args & 0x80) {   /* and a long one: requests near the limit */
+				size_t n = get16(in);
+
+				memset(big, 'a', n);
+				netstring_put(&b, big, n);
 			}
 		}
 	}
@@ -623,7 +638,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned cfg = get8(&in);
 	int i, rounds = 0, n;
 
+	static const unsigned long first_ids[] = { 1, 9990, 99990, 3999999990UL };
+
 	fuzz_clock = cfg & 0x80 ? (mtime_t)-20000 : 1000000;
+	first_id = first_ids[(cfg >> 5) & 3];
 	budget = known ? 8000000 : 1150000;
 	for (i = 0; i < NSIDES; i++) {
 		sides[i].peer.fd = -1;
