@@ -60,6 +60,6 @@ cli_exit_codes(void)
 {
 	printf("\n"
 	       "Exit status: the remote command's status; 128+N if it died of signal N;\n"
-	       "124 timeout; 125 agent or channel failure; 126 command not executable;\n"
-	       "127 command not found; 2 usage error.\n");
+	       "124 timeout; 125 agent or channel failure; 126 command not executable\n"
+	       "or not allowed; 127 command not found; 2 usage error.\n");
 }

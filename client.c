@@ -31,6 +31,7 @@ struct client {
 	struct link link;
 	const struct client_req *req;
 	int sent, done, code;
+	int heard;                    /* the far side said anything about the call */
 	int stdin_open;
 	unsigned long in_unacked;     /* stdin bytes sent, not acked */
 	unsigned long delivered;      /* written locally, ack pending */
@@ -149,6 +150,7 @@ on_message(struct client *c, const struct msg *m)
 
 	if (m->id != CALL_ID)
 		return;
+	c->heard = 1;
 	switch (m->type) {
 	case M_OUT:
 	case M_ERR:
@@ -226,7 +228,16 @@ on_timeout(struct client *c)
 {
 	char why[128];
 
-	if (c->sent) {
+	if (c->sent && !c->heard) {
+		/* not even "it runs": the agent is not answering (stopped, frozen,
+		 * or its session not up): that is 125, not a slow command */
+		link_sendf(&c->link, "cancel %lu", CALL_ID);
+		snprintf(why, sizeof why,
+		         "timeout: the agent has not answered within %ld second%s (is it "
+		         "running? frozen?); the call was cancelled",
+		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
+		finish(c, EXIT_AGENT, why);
+	} else if (c->sent) {
 		link_sendf(&c->link, "cancel %lu", CALL_ID);
 		snprintf(why, sizeof why,
 		         "timeout: no result within %ld second%s; the call was cancelled",
@@ -366,7 +377,10 @@ client_run(int fd, const struct client_req *req)
 			}
 		}
 		if (fdset_has(&w, fd) && link_flush(&c.link) < 0) {
-			finish(&c, EXIT_AGENT, strerror(errno));
+			int e = errno;
+
+			process(&c);   /* why the other side closed (a refusal), if it said */
+			finish(&c, EXIT_AGENT, strerror(e));
 			break;
 		}
 		process(&c);
@@ -390,14 +404,65 @@ client_run(int fd, const struct client_req *req)
 	return c.code;
 }
 
+/* The daemon at path must be ours or root's: anyone may create a socket
+ * in /tmp first, to read our requests, forge the answers or keep our own
+ * daemon from starting there.  So the file must be a socket (not a
+ * symbolic link) owned by us or root, and the process that listens on it
+ * must run as us or root (SO_PEERCRED or getpeereid(), where the system
+ * has one; elsewhere the file's owner is all we know).  Anything else is
+ * an error (125), never a reason to bypass the daemon. */
+static void
+refuse(const char *path, const char *what, uid_t uid, const char *prep)
+{
+	char who[96], me[64];
+
+	user_label((unsigned long)uid, who, sizeof who);
+	if (geteuid() == 0)
+		snprintf(me, sizeof me, "root (you)");
+	else
+		snprintf(me, sizeof me, "you (uid %lu) or root", (unsigned long)geteuid());
+	error("refusing the daemon socket %s: %s %s, not %s %s; if nobody else should be "
+	      "there, have it removed (by its owner or root), or give --control-socket PATH",
+	      path, what, who, prep, me);
+	exit(EXIT_AGENT);
+}
+
+static const char *
+file_kind(mode_t m)
+{
+	return S_ISLNK(m) ? "a symbolic link" : S_ISDIR(m) ? "a directory" :
+	       S_ISREG(m) ? "a regular file" : "another kind of file";
+}
+
 /* fd, or -1 when no daemon listens there (no socket, or a stale one) */
 static int
 control_try(const char *path, int *denied, const char **where)
 {
-	int fd = unix_connect(path);
+	struct stat st;
+	uid_t me = geteuid(), uid;
+	gid_t gid;
+	int fd;
 
-	if (fd >= 0)
+	if (lstat(path, &st) < 0) {
+		fd = -1;
+	} else if (!S_ISSOCK(st.st_mode)) {
+		error("refusing the daemon socket %s: it is not a socket but %s; if no "
+		      "daemon should be there, remove it, or give --control-socket PATH",
+		      path, file_kind(st.st_mode));
+		exit(EXIT_AGENT);
+	} else if (st.st_uid != me && st.st_uid != 0) {
+		refuse(path, "it belongs to", st.st_uid, "to");
+	} else if ((fd = unix_connect(path)) >= 0) {
+		if (compat_peer_ids(fd, &uid, &gid) == 0) {
+			if (uid != me && uid != 0)
+				refuse(path, "the daemon on it runs as", uid, "as");
+		} else if (errno != ENOSYS) {
+			error("refusing the daemon socket %s: unable to tell who runs the daemon "
+			      "on it: %s", path, strerror(errno));
+			exit(EXIT_AGENT);
+		}
 		return fd;
+	}
 	if ((errno == EACCES || errno == EPERM) && !*denied) {
 		*denied = errno;
 		*where = path;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,18 @@ log_line(int level, const char *tag, const char *fmt, va_list ap)
 	if (log_syslog)
 		syslog(prio[level], "%s%s%s", tag ? tag : "", tag ? ": " : "", line);
 	errno = saved;
+}
+
+static const char *const level_tags[] = { "error", "warning", NULL, "debug", "trace" };
+
+void
+log_at(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, level_tags[level], fmt, ap);
+	va_end(ap);
 }
 
 #define LOG_FN(fn, level, tag)                   \
@@ -582,6 +595,18 @@ unix_connect(const char *path)
 	return fd;
 }
 
+/* "name (uid N)" for messages, or "uid N" when the user has no name */
+void
+user_label(unsigned long uid, char *out, size_t outlen)
+{
+	struct passwd *pw = getpwuid((uid_t)uid);
+
+	if (pw && pw->pw_name)
+		snprintf(out, outlen, "%s (uid %lu)", pw->pw_name, uid);
+	else
+		snprintf(out, outlen, "uid %lu", uid);
+}
+
 /* Bind with a restrictive umask so the socket is never briefly wider
  * than asked, then set the mode exactly. */
 int
@@ -601,6 +626,11 @@ unix_listen(const char *path, int mode)
 		if (!S_ISSOCK(st.st_mode)) {
 			close(fd);
 			errno = EEXIST;   /* never delete what is not a stale socket */
+			return -1;
+		}
+		if (st.st_uid != geteuid()) {
+			close(fd);
+			errno = EPERM;    /* nor another user's socket */
 			return -1;
 		}
 		unlink(path);

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +57,7 @@ struct link *links;
 static struct call *calls;
 static int listen_fd = -1;
 static void fail_calls_on(struct link *l, const char *why);
-static void call_free(struct call *c);
-static void send_fail(struct link *l, unsigned long id, int code, const char *reason);
+static void relay_end(struct call *c, int code, const char *why);
 static const char *listen_path;
 static const struct daemon_hooks *hooks;
 static int stopping;
@@ -83,10 +83,12 @@ daemon_remove_link(struct link *l)
 		next = c->next;
 		if (c->down == l) {
 			snprintf(reason, sizeof reason, "%s: channel removed", l->name);
-			send_fail(c->up, c->up_id, EXIT_AGENT, reason);
-			call_free(c);
+			relay_end(c, EXIT_AGENT, reason);
 		}
 	}
+	for (pp = &links; *pp; pp = &(*pp)->next)
+		if ((*pp)->throttle == l)
+			(*pp)->throttle = NULL;
 	for (pp = &links; *pp; pp = &(*pp)->next)
 		if (*pp == l) {
 			*pp = l->next;
@@ -95,15 +97,31 @@ daemon_remove_link(struct link *l)
 	link_detach(l);
 }
 
+/* Who may use the control socket: root, our own user and, when the mode
+ * lets the socket's group in, that group's members (accept_client asks
+ * every client).  The mode's bits for others let nobody else in. */
+static int group_may;
+static gid_t socket_gid;
+
 void
 daemon_listen(const char *path, int mode, const char *group)
 {
-	int fd = unix_connect(path);
 	struct group *gr = NULL;
+	struct stat st;
+	char who[96];
+	int fd;
 
 	if (group && !(gr = getgrnam(group)))
 		fatal("unable to use --control-group %s: no such group", group);
-
+	/* in /tmp anyone can make our socket first: never talk to another
+	 * user's socket, nor try to replace it */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid != geteuid()) {
+		user_label((unsigned long)st.st_uid, who, sizeof who);
+		fatal("unable to listen on %s: a socket of %s is in the way (another user may "
+		      "have made it to block or impersonate this daemon); have it removed (by "
+		      "its owner or root), or give --control-socket PATH", path, who);
+	}
+	fd = unix_connect(path);
 	if (fd >= 0) {
 		close(fd);
 		fatal("unable to listen on %s: another daemon is running there", path);
@@ -111,12 +129,21 @@ daemon_listen(const char *path, int mode, const char *group)
 	listen_fd = unix_listen(path, mode);
 	if (listen_fd < 0)
 		fatal("unable to listen on %s: %s", path,
-		      errno == EEXIST ? "a file that is not a socket is in the way" : strerror(errno));
+		      errno == EEXIST ? "a file that is not a socket is in the way" :
+		      errno == EPERM ? "another user's socket is in the way" : strerror(errno));
 	if (gr && chown(path, (uid_t)-1, gr->gr_gid) < 0)
 		fatal("unable to give %s to group %s: %s", path, group, strerror(errno));
+	if ((mode & 020) && stat(path, &st) == 0) {
+		group_may = 1;
+		socket_gid = st.st_gid;
+	}
 	listen_path = path;
 	logit("listening for local clients on %s (mode %03o%s%s)", path, mode,
 	      group ? ", group " : "", group ? group : "");
+	if (mode & 002)
+		warn("--control-mode %03o: its bits for others let nobody in; only root, this "
+		     "daemon's user%s may connect", mode, group_may ? " and the socket's group" : "");
+	pgids_start(path);
 }
 
 /* ---- call bookkeeping ------------------------------------------------------- */
@@ -207,14 +234,7 @@ call_kill(struct call *c)
 	call_free(c);
 }
 
-/* Tell the side a relayed call goes to that nobody waits for it anymore. */
-static void
-relay_cancel(struct call *c)
-{
-	if (c->sent && c->down->up)
-		link_sendf(c->down, "cancel %lu", c->down_id);
-	call_free(c);
-}
+static void relay_end(struct call *c, int code, const char *why);
 
 /* A session on l ended: everything in flight over it fails. */
 static void
@@ -227,13 +247,13 @@ fail_calls_on(struct link *l, const char *why)
 		next = c->next;
 		if (c->up == l) {
 			if (c->kind == CALL_RELAY)
-				relay_cancel(c);
+				relay_end(c, 0, NULL);   /* the asking side is gone */
 			else
 				call_kill(c);
 		} else if (c->down == l && c->sent) {
 			snprintf(reason, sizeof reason, "%s: %s", l->name, why);
-			send_fail(c->up, c->up_id, EXIT_AGENT, reason);
-			call_free(c);
+			c->sent = 0;   /* that session is over: nothing to cancel there */
+			relay_end(c, EXIT_AGENT, reason);
 		}
 	}
 }
@@ -316,6 +336,15 @@ serve_exec(struct link *l, const struct msg *m)
 		free_argv(argv);
 		return;
 	}
+	/* before the lookup: a refused guest learns nothing about what exists */
+	if (hooks->allowed && !hooks->allowed(l, argv[0])) {
+		snprintf(why, sizeof why, "command %s not allowed for guest %s", argv[0],
+		         hooks->guest_of ? hooks->guest_of(l) : "?");
+		warn("%s: call %lu refused: %s", l->name, m->id, why);
+		send_fail(l, m->id, EXIT_NOEXEC, why);
+		free_argv(argv);
+		return;
+	}
 	rc = command_find(argv[0], path, sizeof path);
 	if (rc) {
 		snprintf(why, sizeof why, rc == EXIT_NOTFOUND ? "command not found: %s"
@@ -332,8 +361,11 @@ serve_exec(struct link *l, const struct msg *m)
 		send_fail(l, m->id, rc, why);
 		call_free(c);
 	} else {
-		debug("%s: call %lu: running %s (pid %ld)", l->name, m->id, path,
+		link_log(l, LOG_LVL_DEBUG, "call %lu: running %s (pid %ld)", m->id, path,
 		      (long)c->child.pid);
+		/* an empty output frame: "it runs" (the caller can tell a silent
+		 * command from an agent that does not answer) */
+		link_sendf(l, "out %lu ", m->id);
 	}
 	free_argv(argv);
 }
@@ -344,6 +376,34 @@ serve_text(struct link *l, unsigned long id, struct buf *text)
 	struct call *c = call_new(CALL_TEXT, l, id);
 
 	c->text = *text;
+}
+
+/* The command list as the peer may see it: only what it may run. */
+static void
+serve_list(struct link *l, unsigned long id)
+{
+	struct buf all, text;
+	unsigned char *p, *nl;
+
+	buf_init(&all, (size_t)-1);
+	commands_list(&all);
+	if (!hooks->allowed) {
+		serve_text(l, id, &all);
+		return;
+	}
+	buf_init(&text, (size_t)-1);
+	while (buf_len(&all)) {
+		p = buf_ptr(&all);
+		nl = memchr(p, '\n', buf_len(&all));   /* every name ends with one */
+		*nl = '\0';
+		if (hooks->allowed(l, (const char *)p)) {
+			buf_append(&text, p, (size_t)(nl - p));
+			buf_append(&text, "\n", 1);
+		}
+		buf_consume(&all, (size_t)(nl - p) + 1);
+	}
+	buf_free(&all);
+	serve_text(l, id, &text);
 }
 
 /* the peer acknowledged n bytes; never below zero whatever it claims */
@@ -382,7 +442,7 @@ served_msg(struct call *c, const struct msg *m)
 		acked(&c->out_unacked, m->num);
 		break;
 	case M_CANCEL:
-		debug("%s: call %lu cancelled by the peer", c->up->name, c->up_id);
+		link_log(c->up, LOG_LVL_DEBUG, "call %lu cancelled by the peer", c->up_id);
 		call_kill(c);
 		break;
 	default:
@@ -392,25 +452,55 @@ served_msg(struct call *c, const struct msg *m)
 
 /* ---- relaying local clients' calls ----------------------------------------- */
 
-/* Frames toward the far side wait in the call until its request is sent. */
+/*
+ * A relayed call has one owner, the function that ends it: relay_end().
+ * Everything else only reports failure (-1) to its caller, which ends the
+ * call and stops touching it.  Frames toward the far side ("down") wait in
+ * the call until its request is out; the ids differ on each side, so a
+ * frame can grow by the id rewrite: data is split, a request is refused.
+ */
+
+/* End a relayed call: the asking side learns why (code 0: it asked for
+ * the end itself), the far side is told to stop if the request went out. */
 static void
+relay_end(struct call *c, int code, const char *why)
+{
+	if (code)
+		send_fail(c->up, c->up_id, code, why);
+	if (c->sent && c->down->up)
+		link_sendf(c->down, "cancel %lu", c->down_id);
+	call_free(c);
+}
+
+/* Frames kept in the call until its request is out; -1 when over the
+ * call's limit */
+static int
+relay_queue(struct call *c, const char *head, size_t hl, const void *data, size_t dl)
+{
+	const unsigned char *d = data;
+	char count[16];
+
+	do {
+		size_t n = hl + dl > MAX_PAYLOAD ? MAX_PAYLOAD - hl : dl;
+		int cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(hl + n));
+
+		if (buf_len(&c->pending) + (size_t)cl + hl + n > c->pending.limit)
+			return -1;
+		buf_append(&c->pending, count, (size_t)cl);
+		buf_append(&c->pending, head, hl);
+		buf_append(&c->pending, d, n);
+		d += n;
+		dl -= n;
+	} while (dl > 0);
+	return 0;
+}
+
+/* toward the far side; -1: no room for it (the caller ends the call) */
+static int
 relay_down(struct call *c, const char *head, size_t hl, const void *data, size_t dl)
 {
-	if (c->sent) {
-		link_send(c->down, head, hl, data, dl);
-		return;
-	}
-	{
-		char count[16];
-		int cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(hl + dl));
-
-		if (buf_append(&c->pending, count, (size_t)cl) < 0 ||
-		    buf_append(&c->pending, head, hl) < 0 ||
-		    buf_append(&c->pending, data, dl) < 0) {
-			send_fail(c->up, c->up_id, EXIT_AGENT, "client overran its window");
-			call_free(c);
-		}
-	}
+	return c->sent ? link_send_data(c->down, head, hl, data, dl)
+	               : relay_queue(c, head, hl, data, dl);
 }
 
 static void
@@ -419,8 +509,7 @@ relay_send_request(struct call *c)
 	struct link *d = c->down;
 
 	if (buf_append(&d->out, buf_ptr(&c->pending), buf_len(&c->pending)) < 0) {
-		send_fail(c->up, c->up_id, EXIT_AGENT, "channel output queue full");
-		call_free(c);
+		relay_end(c, EXIT_AGENT, "channel output queue full");
 		return;
 	}
 	trace_frame("<-", d->name, buf_ptr(&c->pending), buf_len(&c->pending));
@@ -454,6 +543,14 @@ relay_start(struct link *l, const struct msg *m)
 		send_fail(l, m->id, EXIT_AGENT, "too many calls in flight on this channel");
 		return;
 	}
+	/* same request, our id, and no target: the channel has one peer */
+	hl = snprintf(head, sizeof head, "%s %lu 0:,", msg_name(m->type), d->next_id);
+	if ((size_t)hl + (size_t)(end - p) > MAX_PAYLOAD) {
+		snprintf(why, sizeof why, "request too long: %lu bytes on the channel, at most %lu",
+		         (unsigned long)hl + (unsigned long)(end - p), MAX_PAYLOAD);
+		send_fail(l, m->id, EXIT_USAGE, why);
+		return;
+	}
 	c = call_new(CALL_RELAY, l, m->id);
 	c->down = d;
 	c->down_id = d->next_id++;
@@ -461,42 +558,67 @@ relay_start(struct link *l, const struct msg *m)
 		d->next_id = 1;
 	d->ncalls++;
 	c->queued_at = now_ms();
-	/* same request, our id, and no target: the channel has one peer */
-	hl = snprintf(head, sizeof head, "%s %lu 0:,", msg_name(m->type), c->down_id);
-	relay_down(c, head, (size_t)hl, p, (size_t)(end - p));
+	relay_queue(c, head, (size_t)hl, p, (size_t)(end - p));
 	if (d->up)
 		relay_send_request(c);
+}
+
+/* A local client writes stdin into the channel: while the channel's queue
+ * is over its high water mark, that client is not read (see
+ * link_wants_read), so local clients cannot pile data up in a channel. */
+static void
+throttle_client(struct call *c)
+{
+	if (buf_len(&c->down->out) >= OUT_HIGH_WATER)
+		c->up->throttle = c->down;
+}
+
+/* Acks go on only for bytes really sent: a bogus ack dies here. */
+static unsigned long
+ack_amount(unsigned long *unacked, unsigned long n)
+{
+	if (n > *unacked)
+		n = *unacked;
+	*unacked -= n;
+	return n;
 }
 
 static void
 relay_from_up(struct call *c, const struct msg *m)
 {
 	char head[48];
+	unsigned long n;
 	int hl;
 
 	switch (m->type) {
 	case M_IN:
 		if (!window_ok(c->down_unacked, m->datalen)) {
-			send_fail(c->up, c->up_id, EXIT_AGENT, "client overran the stdin window");
-			relay_cancel(c);
+			relay_end(c, EXIT_AGENT, "client overran the stdin window");
 			return;
 		}
 		c->down_unacked += m->datalen;
 		hl = snprintf(head, sizeof head, "in %lu ", c->down_id);
-		relay_down(c, head, (size_t)hl, m->data, m->datalen);
+		if (relay_down(c, head, (size_t)hl, m->data, m->datalen) < 0) {
+			relay_end(c, EXIT_AGENT, "no room for the stdin toward the channel");
+			return;
+		}
+		throttle_client(c);
 		break;
 	case M_EOF:
+		hl = snprintf(head, sizeof head, "eof %lu", c->down_id);
+		if (relay_down(c, head, (size_t)hl, NULL, 0) < 0)
+			relay_end(c, EXIT_AGENT, "no room for the end of stdin toward the channel");
+		break;
 	case M_CANCEL:
-		hl = snprintf(head, sizeof head, "%s %lu", msg_name(m->type), c->down_id);
-		relay_down(c, head, (size_t)hl, NULL, 0);
-		/* after a cancel the far side sends nothing more for this call */
-		if (m->type == M_CANCEL)
-			call_free(c);
+		/* the far side sends nothing more for this call */
+		relay_end(c, 0, NULL);
 		break;
 	case M_ACK:
-		acked(&c->up_unacked, m->num);
-		hl = snprintf(head, sizeof head, "ack %lu %lu", c->down_id, m->num);
-		relay_down(c, head, (size_t)hl, NULL, 0);
+		if ((n = ack_amount(&c->up_unacked, m->num)) == 0)
+			break;
+		hl = snprintf(head, sizeof head, "ack %lu %lu", c->down_id, n);
+		if (relay_down(c, head, (size_t)hl, NULL, 0) < 0)
+			relay_end(c, EXIT_AGENT, "no room for acknowledgements toward the channel");
 		break;
 	default:
 		break;
@@ -507,23 +629,23 @@ static void
 relay_from_down(struct call *c, const struct msg *m)
 {
 	char head[48];
+	unsigned long n;
 	int hl;
 
 	switch (m->type) {
 	case M_OUT:
 	case M_ERR:
 		if (!window_ok(c->up_unacked, m->datalen)) {
-			send_fail(c->up, c->up_id, EXIT_AGENT, "peer overran the output window");
-			relay_cancel(c);
+			relay_end(c, EXIT_AGENT, "peer overran the output window");
 			return;
 		}
 		c->up_unacked += m->datalen;
 		hl = snprintf(head, sizeof head, "%s %lu ", msg_name(m->type), c->up_id);
-		link_send(c->up, head, (size_t)hl, m->data, m->datalen);
+		link_send_data(c->up, head, (size_t)hl, m->data, m->datalen);
 		break;
 	case M_ACK:
-		acked(&c->down_unacked, m->num);
-		link_sendf(c->up, "ack %lu %lu", c->up_id, m->num);
+		if ((n = ack_amount(&c->down_unacked, m->num)) != 0)
+			link_sendf(c->up, "ack %lu %lu", c->up_id, n);
 		break;
 	case M_EXIT:
 		link_sendf(c->up, "exit %lu %s %lu", c->up_id,
@@ -574,9 +696,7 @@ on_request(struct link *l, const struct msg *m)
 	if (m->type == M_EXEC) {
 		serve_exec(l, m);
 	} else if (m->type == M_LIST) {
-		buf_init(&text, (size_t)-1);
-		commands_list(&text);
-		serve_text(l, m->id, &text);
+		serve_list(l, m->id);
 	} else {
 		send_fail(l, m->id, EXIT_AGENT, "unsupported request");
 	}
@@ -604,7 +724,7 @@ on_message(struct link *l, const struct msg *m)
 	} else if ((c = call_by_down(l, m->id)) != NULL) {
 		relay_from_down(c, m);
 	} else {
-		debug("%s: %s for unknown call %lu ignored", l->name, msg_name(m->type), m->id);
+		link_log(l, LOG_LVL_DEBUG, "%s for unknown call %lu ignored", msg_name(m->type), m->id);
 	}
 }
 
@@ -629,13 +749,13 @@ process_link(struct link *l)
 	while ((ev = link_next(l, &m)) != EV_NONE) {
 		if (ev == EV_RESET) {
 			if (l->ncalls)
-				warn("%s: peer session changed; failing calls in flight", l->name);
+				link_log(l, LOG_LVL_WARN, "peer session changed; failing calls in flight");
 			fail_calls_on(l, "session with the peer was reset");
 		} else if (ev == EV_UP) {
 			if (l->kind == LINK_CONTROL)
-				debug("%s: session up", l->name);
+				link_log(l, LOG_LVL_DEBUG, "session up");
 			else
-				logit("%s: connected", l->name);
+				link_log(l, LOG_LVL_INFO, "connected");
 			send_queued_requests(l);
 		} else {
 			on_message(l, &m);
@@ -737,7 +857,7 @@ served_progress(struct call *c)
 		return 0;
 	code = exit_code_of(c->child.status, &sig);
 	link_sendf(c->up, "exit %lu %s %d", c->up_id, sig ? "signal" : "status", code);
-	debug("%s: call %lu finished (%s %d)", c->up->name, c->up_id,
+	link_log(c->up, LOG_LVL_DEBUG, "call %lu finished (%s %d)", c->up_id,
 	      sig ? "signal" : "status", code);
 	call_free(c);
 	return 1;
@@ -751,6 +871,7 @@ reap_children(void)
 	struct call *c;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		pgids_remove(pid);
 		for (c = calls; c; c = c->next)
 			if (c->kind == CALL_EXEC && c->child.pid == pid) {
 				c->child.reaped = 1;
@@ -772,24 +893,98 @@ expire_queued(mtime_t now)
 		    !TIME_BEFORE(now, c->queued_at + QUEUE_WAIT)) {
 			snprintf(why, sizeof why, "%s: no agent answered within %d seconds",
 			         c->down->name, QUEUE_WAIT / 1000);
-			send_fail(c->up, c->up_id, EXIT_AGENT, why);
-			call_free(c);
+			relay_end(c, EXIT_AGENT, why);
 		}
 	}
 }
 
 /* ---- the loop ------------------------------------------------------------------- */
 
+/* Is uid (whose current group is gid) a member of group g?  By its
+ * effective group, its primary group and the group database; groups the
+ * process gained otherwise (newgrp) are not seen. */
+static int
+in_group(uid_t uid, gid_t gid, gid_t g)
+{
+	struct passwd *pw;
+	struct group *gr;
+	char name[256], **m;
+
+	if (gid == g)
+		return 1;
+	if (!(pw = getpwuid(uid)) || !pw->pw_name)
+		return 0;
+	if (pw->pw_gid == g)
+		return 1;
+	strncpy(name, pw->pw_name, sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	if (!(gr = getgrgid(g)))
+		return 0;
+	for (m = gr->gr_mem; m && *m; m++)
+		if (strcmp(*m, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The connected peer's user must be root, ours, or (when the socket's
+ * mode lets its group in) in that group.  The socket file's mode is one
+ * more gate, not the only one: a socket made 0666 lets nobody else in.
+ * Without SO_PEERCRED or getpeereid() the file's mode is all there is. */
+static int
+client_allowed(int fd, char *why, size_t whylen)
+{
+	char who[96];
+	uid_t uid;
+	gid_t gid;
+
+	if (compat_peer_ids(fd, &uid, &gid) < 0) {
+		if (errno == ENOSYS)
+			return 1;
+		snprintf(why, whylen, "unable to tell who it is: %s", strerror(errno));
+		return 0;
+	}
+	if (uid == 0 || uid == geteuid() || (group_may && in_group(uid, gid, socket_gid)))
+		return 1;
+	user_label((unsigned long)uid, who, sizeof who);
+	snprintf(why, whylen, "%s may not use the daemon on %s", who, listen_path);
+	return 0;
+}
+
+/* A refused client gets a session and the failure of call 1 (the id a
+ * command-line client uses), so that it can tell its user why; then the
+ * connection is closed at once, before anything it sent is read. */
+static void
+refuse_client(int fd, const char *why)
+{
+	char nonce[17], hello[40], fail[300], frames[400];
+	int hl, fl, n;
+
+	warn("refused a local client: %s", why);
+	random_nonce(nonce);
+	hl = snprintf(hello, sizeof hello, "hello %d %s", PROTOCOL_VERSION, nonce);
+	fl = snprintf(fail, sizeof fail, "fail 1 %d permission denied: %s", EXIT_AGENT, why);
+	if (fl >= (int)sizeof fail)
+		fl = (int)sizeof fail - 1;
+	n = snprintf(frames, sizeof frames, "%d\n%s%d\n%.*s", hl, hello, fl, fl, fail);
+	if (n > 0 && n < (int)sizeof frames && write(fd, frames, (size_t)n) < 0)
+		debug("unable to tell the refused client why: %s", strerror(errno));
+	close(fd);
+}
+
 static void
 accept_client(void)
 {
 	int fd = compat_accept4(listen_fd, CX_CLOEXEC | CX_NONBLOCK);
 	struct link *l;
-	char name[64];
+	char name[64], why[300];
 	static unsigned long serial;
 
 	if (fd < 0)
 		return;
+	if (!client_allowed(fd, why, sizeof why)) {
+		refuse_client(fd, why);
+		return;
+	}
 	l = xmalloc(sizeof *l);
 	snprintf(name, sizeof name, "client %lu", ++serial);
 	link_init(l, LINK_CONTROL, fd, name);
@@ -814,13 +1009,20 @@ remove_dead_links(void)
 	}
 }
 
+/* Backpressure: a peer whose answers pile up unread is not read either, so
+ * what one link holds stays bounded (OUT_READ_STOP + the answers to one
+ * buffer of requests).  Local clients stop earlier, at the high water mark,
+ * and also while the channel their stdin goes to is that full. */
 static int
-link_wants_read(const struct link *l)
+link_wants_read(struct link *l)
 {
 	if (l->fd < 0 || l->paused || l->dead)
 		return 0;
-	/* local clients that do not read their answers are not read either */
-	return l->kind != LINK_CONTROL || link_out_room(l);
+	if (l->kind != LINK_CONTROL)
+		return buf_len(&l->out) < OUT_READ_STOP;
+	if (l->throttle && buf_len(&l->throttle->out) < OUT_HIGH_WATER)
+		l->throttle = NULL;
+	return !l->throttle && link_out_room(l);
 }
 
 struct loop_sets {
@@ -921,7 +1123,9 @@ service_links(struct loop_sets *s)
 			l->woke = 1;     /* the tick hook looks at the port */
 		if (l->fd < 0 || l->paused || l->dead)
 			continue;
-		if (fdset_has(&s->r, l->fd)) {
+		/* asked again: links served earlier in this round may have
+		 * filled what this one would write to */
+		if (fdset_has(&s->r, l->fd) && link_wants_read(l)) {
 			rc = link_read(l);
 			if (rc == 0)
 				daemon_link_lost(l, "connection closed");
@@ -943,7 +1147,7 @@ service_calls(struct loop_sets *s)
 		if (c->kind == CALL_EXEC) {
 			if (fdset_has(&s->r, c->child.out) && c->up->up && link_out_room(c->up))
 				pump_output(c, &c->child.out, "out");
-			if (fdset_has(&s->r, c->child.err) && c->up->up)
+			if (fdset_has(&s->r, c->child.err) && c->up->up && link_out_room(c->up))
 				pump_output(c, &c->child.err, "err");
 			if (fdset_has(&s->w, c->child.in))
 				pump_stdin(c);
@@ -979,6 +1183,7 @@ shutdown_all(void)
 		l->dead = 1;
 	if (listen_path)
 		unlink(listen_path);
+	pgids_stop();
 }
 
 /* Hundreds of guests need more descriptors than the usual soft limit. */

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if HAVE_PR_SET_PDEATHSIG
+#include <sys/prctl.h>
+#endif
 
 extern char **environ;
 
@@ -188,15 +191,25 @@ grow_pipe(int fd)
 
 /* errno of a failed execve, written by the vfork child into our memory */
 static volatile int exec_errno;
+static pid_t spawn_parent;   /* our pid, for the child to compare */
 
 /* In the child: never returns.  Only async-signal-safe calls: with vfork
- * the child borrows our memory until it execs. */
+ * the child borrows our memory until it execs.  On Linux the command is
+ * killed when the daemon dies, even by SIGKILL (PR_SET_PDEATHSIG: the
+ * command only, not the processes it starts; see pgids.c for those); a
+ * daemon that died before that (fork: it runs on meanwhile) would never
+ * send it, so the child then gives up at once. */
 static void
 child_exec(const char *path, char **argv, char **env, int fds[3])
 {
 	int i;
 
 	setpgid(0, 0);
+#if HAVE_PR_SET_PDEATHSIG
+	prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL);
+	if (getppid() != spawn_parent)
+		_exit(EXIT_AGENT);
+#endif
 	sig_default_all();
 	for (i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0) {
@@ -240,6 +253,7 @@ spawn(const char *path, char **argv, char **env, int fds[3])
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	exec_errno = 0;
+	spawn_parent = getpid();
 #if HAVE_VFORK
 	pid = vfork();
 #else
@@ -275,6 +289,7 @@ child_spawn(struct child *c, const char *path, char **argv, const char *guest,
 		goto fail;
 	}
 	setpgid(pid, pid);   /* also here: no race with a quick kill */
+	pgids_add(pid);
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);

@@ -31,6 +31,9 @@ struct guest {
 };
 
 static const char *channels_dir = CHANNELS_DIR;
+static const char *policy_path = POLICY_FILE;
+static int policy_given;        /* --policy: the file must exist */
+static struct policy *policy;   /* NULL: every command allowed */
 static struct guest *guests;
 static mtime_t next_scan;
 static long scan_interval = SCAN_INTERVAL;
@@ -337,12 +340,62 @@ host_targets(struct buf *out)
 	guest_names(out);
 }
 
+/* ---- the policy ------------------------------------------------------------------ */
+
+/* Reads the policy file: 0 with *out set (NULL: no policy), or -1 with the
+ * reason in why.  Nothing at all at the default path means no policy (lstat:
+ * a dangling symlink there is an error); a missing file named with --policy
+ * is an error. */
+static int
+policy_read(struct policy **out, char *why, size_t whylen)
+{
+	struct stat st;
+
+	*out = NULL;
+	if (!policy_path)
+		return 0;
+	if (!policy_given && lstat(policy_path, &st) < 0 && errno == ENOENT)
+		return 0;
+	*out = policy_load(policy_path, why, whylen);
+	return *out ? 0 : -1;
+}
+
+static void
+policy_said(const char *how)
+{
+	if (policy)
+		logit("policy %s%s: %d rule(s); guests no rule matches may run nothing",
+		      policy_path, how, policy_rules(policy));
+	else if (policy_path)
+		logit("no policy file %s%s: guests may run every command", policy_path, how);
+	else
+		logit("no policy (--no-policy): guests may run every command");
+}
+
+/* SIGHUP: what a restart would read, except that a file a restart would
+ * refuse leaves the policy in force as it was. */
+static void
+policy_reload(void)
+{
+	struct policy *p;
+	char why[POLICY_MAX_LINE + 512];
+
+	if (policy_read(&p, why, sizeof why) < 0) {
+		error("%s; keeping the policy in force", why);
+		return;
+	}
+	policy_free(policy);
+	policy = p;
+	policy_said(" (reloaded)");
+}
+
 static void
 host_signal(int sig)
 {
 	if (sig == SIGHUP) {
 		logit("rescanning %s (SIGHUP)", channels_dir);
 		scan_now = 1;
+		policy_reload();
 	}
 }
 
@@ -352,13 +405,21 @@ host_guest_of(struct link *l)
 	return ((struct guest *)l->owner)->name;
 }
 
+static int
+host_allowed(struct link *l, const char *command)
+{
+	return policy_allows(policy, host_guest_of(l), command);
+}
+
 static const struct daemon_hooks host_hooks = {
-	host_tick, host_lost, host_route, host_targets, host_signal, host_guest_of
+	host_tick, host_lost, host_route, host_targets, host_signal, host_guest_of,
+	host_allowed
 };
 
 /* ---- command line ------------------------------------------------------------------ */
 
-enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN };
+enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN,
+       O_POLICY, O_NO_POLICY };
 
 static const struct opt_spec options[] = {
 	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
@@ -366,7 +427,8 @@ static const struct opt_spec options[] = {
 	{ "quiet", 'q', 0 }, { "help", 'h', 0 }, { "version", O_VERSION, 0 },
 	{ "channels-dir", O_CHANNELS, 1 }, { "commands-dir", O_COMMANDS, 1 },
 	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
-	{ "scan-interval", O_SCAN, 1 }, { NULL, 0, 0 }
+	{ "scan-interval", O_SCAN, 1 }, { "policy", O_POLICY, 1 }, { "no-policy", O_NO_POLICY, 0 },
+	{ NULL, 0, 0 }
 };
 
 static void
@@ -397,17 +459,28 @@ usage(void)
 	       "                           try /var/run/negotiator-host.sock, then their own)\n", default_control_path("host"));
 	printf("      --control-mode=MODE  permissions of that socket (default 0600: owner only)\n"
 	       "      --control-group=GROUP  group of that socket (with --control-mode 0660)\n"
-	       "      --scan-interval=SECONDS  rescan the channel directory this often (default 10)\n"
+	       "      --scan-interval=SECONDS  rescan the channel directory this often (default 10)\n");
+	printf("      --policy=FILE        which commands each guest may run (default\n"
+	       "                           %s if it exists; reread on SIGHUP)\n"
+	       "      --no-policy          every guest may run every command\n"
 	       "  -h, --help               show this help\n"
-	       "      --version            show the version\n");
+	       "      --version            show the version\n", POLICY_FILE);
 	cli_exit_codes();
 }
 
 static int
 run_daemon(const char *control, int mode, const char *group)
 {
+	char why[POLICY_MAX_LINE + 512];
+
 	log_open("negotiator-host", 1);
 	commands_dir_defaults();
+	/* fail closed: a policy that cannot be read stops the daemon */
+	if (policy_read(&policy, why, sizeof why) < 0) {
+		error("%s", why);
+		return EXIT_AGENT;
+	}
+	policy_said("");
 	daemon_listen(control ? control : default_control_path("host"), mode, group);
 	logit("watching %s for guests", channels_dir);
 	next_scan = now_ms();
@@ -467,6 +540,7 @@ main(int argc, char **argv)
 	struct client_req req;
 	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc;
+	int no_policy = 0;
 	long scan;
 
 	std_fds_guard();
@@ -491,6 +565,8 @@ main(int argc, char **argv)
 		case O_CONTROL: control = st.arg; break;
 		case O_MODE: mode = cli_mode(st.arg); break;
 		case O_GROUP: group = st.arg; break;
+		case O_POLICY: policy_path = st.arg; policy_given = 1; break;
+		case O_NO_POLICY: no_policy = 1; break;
 		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
 		case O_SCAN:
 			scan = cli_seconds("scan interval", st.arg);
@@ -498,6 +574,12 @@ main(int argc, char **argv)
 			break;
 		}
 	}
+	if (no_policy && policy_given) {
+		fprintf(stderr, "%s: give --policy or --no-policy, not both (try --help)\n", progname);
+		return EXIT_USAGE;
+	}
+	if (no_policy)
+		policy_path = NULL;
 	if (daemon + list_guests + list_commands + (command != NULL) != 1) {
 		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e (try --help)\n", progname);
 		return EXIT_USAGE;

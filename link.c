@@ -71,12 +71,48 @@ link_detach(struct link *l)
 	l->consumed = 0;
 }
 
+/* Say how many lines were held back, once their second is over. */
+static void
+log_summary(struct link *l, mtime_t now)
+{
+	if (l->log_held && !TIME_BEFORE(now, l->log_since + 1000)) {
+		warn("%s: %lu more messages about this peer held back (at most %d a second)",
+		     l->name, l->log_held, LOG_PER_SECOND);
+		l->log_held = 0;
+	}
+}
+
+void
+link_log(struct link *l, int level, const char *fmt, ...)
+{
+	char line[900];
+	mtime_t now;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	now = now_ms();
+	log_summary(l, now);
+	if (!TIME_BEFORE(now, l->log_since + 1000)) {
+		l->log_since = now;
+		l->log_lines = 0;
+	}
+	if (l->log_lines++ >= LOG_PER_SECOND) {
+		l->log_held++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	log_at(level, "%s: %s", l->name, line);
+}
+
 /* Drop what was queued, start a new session: the peer will answer our new
  * hello and both sides fail the calls of the old one. */
 static void
 resync(struct link *l, const char *why)
 {
-	warn("%s: %s; resynchronizing", l->name, why);
+	link_log(l, LOG_LVL_WARN, "%s; resynchronizing", why);
 	if (l->up)
 		l->session_lost = 1;
 	buf_clear(&l->out);
@@ -98,8 +134,12 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 
 	if (l->fd < 0 || l->dead)
 		return -1;
-	if (headlen + datalen > MAX_PAYLOAD || headlen + datalen == 0)
-		fatal("internal error: frame of %lu bytes", (unsigned long)(headlen + datalen));
+	if (headlen + datalen > MAX_PAYLOAD || headlen + datalen == 0) {
+		/* a bug of ours, never a reason to stop serving everyone else */
+		error("%s: internal error: refusing a frame of %lu bytes", l->name,
+		      (unsigned long)(headlen + datalen));
+		return -1;
+	}
 	cl = snprintf(count, sizeof count, "%lu\n", (unsigned long)(headlen + datalen));
 	d = buf_reserve(&l->out, (size_t)cl + headlen + datalen);
 	if (!d) {
@@ -113,6 +153,24 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 		memcpy(d + cl + headlen, data, datalen);
 	trace_frame("<-", l->name, d + cl, headlen + datalen);
 	buf_commit(&l->out, (size_t)cl + headlen + datalen);
+	return 0;
+}
+
+/* Data under one head ("out 7 "), in as many frames as it takes. */
+int
+link_send_data(struct link *l, const char *head, size_t headlen, const void *data,
+               size_t datalen)
+{
+	const unsigned char *d = data;
+
+	do {
+		size_t n = headlen + datalen > MAX_PAYLOAD ? MAX_PAYLOAD - headlen : datalen;
+
+		if (link_send(l, head, headlen, d, n) < 0)
+			return -1;
+		d += n;
+		datalen -= n;
+	} while (datalen > 0);
 	return 0;
 }
 
@@ -259,7 +317,7 @@ peer_session(struct link *l, const char *peer_nonce)
 	memcpy(l->peer, peer_nonce, 16);
 	l->peer[16] = '\0';
 	l->up = 1;
-	debug("%s: session %s up with peer %s", l->name, l->nonce, l->peer);
+	link_log(l, LOG_LVL_DEBUG, "session %s up with peer %s", l->nonce, l->peer);
 	if (had) {
 		l->pending_up = 1;         /* report the loss first, then the new session */
 		return EV_RESET;
@@ -290,7 +348,7 @@ session_msg(struct link *l, struct msg *m)
 	case M_PONG:
 		return EV_NONE;
 	case M_ERROR:
-		warn("%s: peer reports: %s", l->name,
+		link_log(l, LOG_LVL_WARN, "peer reports: %s",
 		     escape_text(text, sizeof text, m->data, m->datalen));
 		return EV_NONE;
 	default:
@@ -327,7 +385,7 @@ link_next(struct link *l, struct msg *m)
 			size_t skip = sync_scan(buf_ptr(&l->in), buf_len(&l->in), &found);
 
 			if (skip)
-				debug("%s: skipped %lu bytes while synchronizing", l->name,
+				link_log(l, LOG_LVL_DEBUG, "skipped %lu bytes while synchronizing",
 				      (unsigned long)skip);
 			buf_consume(&l->in, skip);
 			if (!found)
@@ -356,7 +414,7 @@ link_next(struct link *l, struct msg *m)
 		}
 		ev = session_msg(l, m);
 		if (ev == EV_MSG && !l->up) {
-			debug("%s: %s outside a session, ignored", l->name, msg_name(m->type));
+			link_log(l, LOG_LVL_DEBUG, "%s outside a session, ignored", msg_name(m->type));
 			continue;
 		}
 		if (ev != EV_NONE)
@@ -385,6 +443,7 @@ link_timers(struct link *l, mtime_t now, int active)
 {
 	if (l->fd < 0 || l->paused || l->dead)
 		return;
+	log_summary(l, now);
 	if (frame_stalled(l, now)) {
 		resync(l, "a frame stayed incomplete (the peer restarted in the middle of one?)");
 		return;
@@ -432,5 +491,7 @@ link_deadline(const struct link *l, mtime_t now, int active)
 		d = l->ping_sent ? l->ping_at + PEER_DEAD_AFTER : l->last_rx + PING_INTERVAL;
 	if (l->partial && l->kind != LINK_CONTROL && TIME_BEFORE(l->partial_at + FRAME_STALL, d))
 		d = l->partial_at + FRAME_STALL;
+	if (l->log_held && TIME_BEFORE(l->log_since + 1000, d))
+		d = l->log_since + 1000;
 	return d;
 }

@@ -31,7 +31,8 @@
 #define CALL_WINDOW      1048576UL  /* unacknowledged data per call and direction */
 #define MAX_CALLS        128       /* calls in flight per link */
 #define OUT_HIGH_WATER   262144UL  /* stop producing data above this queue size */
-#define OUT_HARD_LIMIT   (MAX_CALLS * (CALL_WINDOW + 4 * MAX_PAYLOAD))
+#define OUT_READ_STOP    1048576UL /* stop reading a peer whose answers pile up */
+#define OUT_HARD_LIMIT   4194304UL /* a link's output queue never holds more */
 #define IN_BUF_SIZE      (2 * (MAX_PAYLOAD + 16))
 #define MAX_NAME         255       /* command and guest names */
 #define MAX_ARGS         1024
@@ -42,6 +43,7 @@
 #define PEER_DEAD_AFTER  12000     /* silence that ends a session with calls */
 #define SCAN_INTERVAL    10000     /* host: rescan the channel directory */
 #define FRAME_STALL      5000      /* a channel's frame incomplete this long: resync */
+#define LOG_PER_SECOND   10        /* log lines a peer may cause, per link */
 
 /* ---- exit codes agreed with users ------------------------------------ */
 #define EXIT_TIMEOUT     124
@@ -60,6 +62,9 @@
 #ifndef CHANNELS_DIR
 #define CHANNELS_DIR "/var/lib/libvirt/qemu/channel/target"
 #endif
+#ifndef POLICY_FILE
+#define POLICY_FILE "/etc/negotiator/policy"
+#endif
 #define PORT_H2G "negotiator-host-to-guest.0"
 #define PORT_G2H "negotiator-guest-to-host.0"
 
@@ -75,6 +80,7 @@ void warn(const char *fmt, ...);
 void logit(const char *fmt, ...);
 void debug(const char *fmt, ...);
 void trace(const char *fmt, ...);
+void log_at(int level, const char *fmt, ...);   /* LOG_LVL_... */
 /* copy peer-supplied text into dst with control characters escaped */
 const char *escape_text(char *dst, size_t dstlen, const void *src, size_t len);
 
@@ -130,7 +136,12 @@ int select_sets(int nfds, struct fdset *r, struct fdset *w, long timeout_ms);
 int valid_command_name(const char *name, size_t len);
 int valid_guest_name(const char *name, size_t len);
 int unix_connect(const char *path);          /* -1 with errno */
-int unix_listen(const char *path, int mode); /* -1 with errno */
+/* -1 with errno; a stale socket of ours at path is replaced, anything
+ * else is not: EEXIST for a file that is not a socket, EPERM for another
+ * user's socket */
+int unix_listen(const char *path, int mode);
+/* "name (uid N)", or "uid N" for a user without a name */
+void user_label(unsigned long uid, char *out, size_t outlen);
 int parse_seconds(const char *s, long *out);
 /* shell-like word splitting (python's shlex.split); NULL on error with *err */
 char **shlex_split(const char *s, const char **err);
@@ -198,6 +209,24 @@ int netstring_get(const unsigned char **pp, const unsigned char *end,
 void trace_frame(const char *dir, const char *who, const unsigned char *p, size_t n);
 void trace_from_env(void);                   /* NEGOTIATOR_TRACE=1 */
 
+/* ---- JSON, for python-negotiator peers (json.c) -------------------------- */
+enum json_type { J_NULL, J_FALSE, J_TRUE, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
+struct json {
+	enum json_type type;
+	char *str;                   /* string (decoded UTF-8, NUL-terminated) or number */
+	size_t len;
+	struct json *child;          /* first item or member */
+	struct json *next;           /* next sibling */
+	char *key;                   /* member name, in an object */
+	size_t keylen;
+};
+/* text as a JSON string, ASCII only (\uXXXX; bytes that are not UTF-8 as U+FFFD) */
+void json_put_string(struct buf *b, const void *text, size_t n);
+struct json *json_parse(const void *text, size_t n, const char **why);
+void json_free(struct json *j);
+const struct json *json_get(const struct json *obj, const char *key);
+int json_truthy(const struct json *j);     /* as Python's bool() */
+
 /* ---- session layer (link.c) --------------------------------------------- */
 enum link_kind { LINK_CHANNEL, LINK_CONTROL, LINK_CLIENT };
 enum link_event { EV_NONE, EV_MSG, EV_UP, EV_RESET };
@@ -228,6 +257,11 @@ struct link {
 	int active;                 /* had calls at the last timer check */
 	int ncalls;                 /* calls currently using this link */
 	void *owner;                /* host: the guest this channel belongs to */
+	struct link *throttle;      /* control: not read while this channel's
+	                               output queue is over its high water */
+	mtime_t log_since;          /* link_log's current second, */
+	int log_lines;              /* ... lines logged in it, */
+	unsigned long log_held;     /* ... and held back */
 	unsigned long next_id;
 };
 void link_init(struct link *l, enum link_kind kind, int fd, const char *name);
@@ -235,6 +269,8 @@ void link_attach(struct link *l, int fd);    /* new connection: new session */
 void link_detach(struct link *l);            /* connection lost */
 int link_send(struct link *l, const char *head, size_t headlen,
               const void *data, size_t datalen);
+int link_send_data(struct link *l, const char *head, size_t headlen,
+                   const void *data, size_t datalen);   /* split into frames */
 int link_sendf(struct link *l, const char *fmt, ...);
 ssize_t link_send_read(struct link *l, const char *head, size_t headlen, int fd,
                        size_t max);          /* data frames read from fd */
@@ -247,6 +283,9 @@ enum link_event link_next(struct link *l, struct msg *m);
 void link_timers(struct link *l, mtime_t now, int active);
 mtime_t link_deadline(const struct link *l, mtime_t now, int active);
 int link_out_room(const struct link *l);     /* below the high water mark */
+/* a log line about what the peer did, "NAME: ..."; at most LOG_PER_SECOND
+ * per link, the rest counted and said in one line a second later */
+void link_log(struct link *l, int level, const char *fmt, ...);
 
 /* ---- commands (exec.c) -------------------------------------------------- */
 struct child {
@@ -269,6 +308,29 @@ int child_spawn(struct child *c, const char *path, char **argv,
                 const char *guest, char *why, size_t whylen);
 void child_kill(struct child *c, int sig);
 
+/* ---- per-guest command policy (policy.c; host daemon only) --------------- */
+#define POLICY_MAX_SIZE  262144    /* bytes in a policy file */
+#define POLICY_MAX_LINE  4096      /* bytes in one of its lines */
+#define POLICY_MAX_RULES 4096
+struct policy;
+/* the rules in path, or NULL with "policy FILE[:LINE]: what is wrong" */
+struct policy *policy_load(const char *path, char *why, size_t whylen);
+/* the same from text; name is the file name for messages */
+struct policy *policy_parse(const char *text, size_t len, const char *name,
+                            char *why, size_t whylen);
+void policy_free(struct policy *p);
+/* 1 when guest may run command; no policy (NULL) allows everything */
+int policy_allows(const struct policy *p, const char *guest, const char *command);
+int policy_rules(const struct policy *p);    /* how many rules */
+
+/* ---- process groups of running commands (pgids.c) ---------------------- */
+/* CONTROL_SOCKET.pgids: kill the groups a killed daemon left running (those
+ * that still look like its commands), then record ours there */
+void pgids_start(const char *control_path);
+void pgids_add(pid_t pgid);                  /* a command started */
+void pgids_remove(pid_t pgid);               /* ... and was reaped */
+void pgids_stop(void);                       /* clean stop: remove the record */
+
 /* ---- the daemon core (daemon.c) ---------------------------------------- */
 struct daemon_hooks {
 	/* periodic work: (re)connect channels, rescan; returns next deadline */
@@ -283,6 +345,8 @@ struct daemon_hooks {
 	void (*signal)(int sig);
 	/* guest name given to commands as NEGOTIATOR_GUEST (host only) */
 	const char *(*guest_of)(struct link *l);
+	/* may the peer on l run command (and see it listed)?  NULL: yes */
+	int (*allowed)(struct link *l, const char *command);
 };
 extern struct link *links;
 void daemon_add_link(struct link *l);

@@ -263,10 +263,14 @@ parse_body(struct cursor *c, struct msg *m)
 			m->signaled = 1;
 		else
 			return -1;
-		return get_space(c) || get_number(c, &m->num) || m->num > 255 ||
+		/* status 0-255; signal 1-127, so that 128 + signal is a status */
+		return get_space(c) || get_number(c, &m->num) ||
+		       (m->signaled ? m->num == 0 || m->num > 127 : m->num > 255) ||
 		       !at_end(c) ? -1 : 0;
 	case M_FAIL:
-		if (get_space(c) || get_number(c, &m->num) || m->num > 255 || get_space(c))
+		/* a failure is never a success: code 1-255 */
+		if (get_space(c) || get_number(c, &m->num) || m->num == 0 || m->num > 255 ||
+		    get_space(c))
 			return -1;
 		rest_as_data(c, m);
 		return 0;

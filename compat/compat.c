@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-struct compat_used compat_used = { "none", "none", "none", "none", "none" };
+struct compat_used compat_used = { "none", "none", "none", "none", "none", "none" };
 
 /* Closes fd when a flag cannot be set: the callers' contract is "a
  * descriptor with these flags, or -1". */

@@ -46,6 +46,23 @@
 #ifndef HAVE_VFORK
 #define HAVE_VFORK 1
 #endif
+#ifndef HAVE_SO_PEERCRED
+#ifdef __linux__
+#define HAVE_SO_PEERCRED 1
+#else
+#define HAVE_SO_PEERCRED 0
+#endif
+#endif
+#ifndef HAVE_GETPEEREID
+#define HAVE_GETPEEREID 0
+#endif
+#ifndef HAVE_PR_SET_PDEATHSIG
+#ifdef __linux__
+#define HAVE_PR_SET_PDEATHSIG 1
+#else
+#define HAVE_PR_SET_PDEATHSIG 0
+#endif
+#endif
 #ifndef HAVE_XSTAT
 #define HAVE_XSTAT 0
 #endif
@@ -63,7 +80,7 @@
  * the unit tests print it, and check that COMPAT=all really ran the
  * fallbacks (compat.c). */
 struct compat_used {
-	const char *pipe2, *accept4, *socket, *open, *clock;
+	const char *pipe2, *accept4, *socket, *open, *clock, *peercred;
 };
 extern struct compat_used compat_used;
 
@@ -90,6 +107,11 @@ int socket_fallback(int domain, int type, int cx);
 /* open_cloexec.c: open() with O_CLOEXEC, else open() and fcntl() */
 int compat_open(const char *path, int flags, int cx);
 int open_fallback(const char *path, int flags, int cx);
+
+/* peercred.c: the user and group of the process at the other end of a
+ * connected UNIX socket, from SO_PEERCRED or getpeereid(); -1 with ENOSYS
+ * where the system offers neither (HAVE_SO_PEERCRED, HAVE_GETPEEREID) */
+int compat_peer_ids(int fd, uid_t *uid, gid_t *gid);
 
 /* clock_monotonic.c: milliseconds from CLOCK_MONOTONIC, else from
  * gettimeofday() made never to go backwards */

@@ -52,6 +52,9 @@ feature HAVE_ACCEPT4 accept4
 feature HAVE_STRLCPY strlcpy
 feature HAVE_SETENV setenv
 feature HAVE_VFORK vfork
+feature HAVE_SO_PEERCRED so_peercred
+feature HAVE_GETPEEREID getpeereid
+feature HAVE_PR_SET_PDEATHSIG pr_set_pdeathsig
 
 libs= pin=0 clock=1
 if [ -n "$all" ]; then clock=0

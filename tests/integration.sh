@@ -44,11 +44,16 @@ wait_until() {
 }
 alive() { kill -0 "$1" 2>/dev/null; }
 dead() { ! kill -0 "$1" 2>/dev/null; }
+# dead, or a zombie that nobody reaped yet (its parent daemon was killed,
+# and init may be slow to reap, or not reap at all in a container)
+gone() { dead "$1" || [ "$(sed -n 's/.*) \(.\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+# a feature of this build (compat/config.h)
+have() { grep -q "^#define $1 1" "$B/compat/config.h" 2>/dev/null; }
 same() { cmp -s "$1" "$2"; }
 has() { grep -q "$2" "$1"; }
 
 # ---- the commands each side offers ------------------------------------------------
-mkdir -p "$T/ch" "$T/g1" "$T/g2" "$T/g3" "$T/g4" "$T/gc" "$T/gc2" "$T/hc"
+mkdir -p "$T/ch" "$T/g1" "$T/g2" "$T/g3" "$T/g4" "$T/g5" "$T/gc" "$T/gc2" "$T/hc"
 cmd() { f=$1; shift; printf '#!/bin/sh\n%s\n' "$*" > "$f"; chmod 755 "$f"; }
 for d in "$T/gc" "$T/hc"; do
 	cmd "$d/echo-args" 'for a in "$@"; do printf "[%s]\n" "$a"; done'
@@ -91,8 +96,9 @@ start_standin() { # NAME GUESTDIR [OPTIONS]
 	"$B/tests/standin" --pidfile "$T/standin-$n.pid" "$@" "$T/ch" "$n" "$g" 2>>"$T/standin-$n.log" &
 	wait_until test -s "$T/standin-$n.pid"
 }
-start_host() {
-	$WRAP $HOST -d -v --scan-interval 1 --commands-dir "$T/hc" 2>>"$T/host.log" &
+start_host() { # [POLICY OPTIONS]: --no-policy by default (no /etc file applies)
+	[ $# -eq 0 ] && set -- --no-policy
+	$WRAP $HOST -d -v --scan-interval 1 --commands-dir "$T/hc" "$@" 2>>"$T/host.log" &
 	HOSTPID=$!
 	PIDS="$PIDS $HOSTPID"
 	wait_until test -S "$T/host.sock"
@@ -310,9 +316,29 @@ check "host daemon killed: host client fails with 125" test "$rc1" = 125
 check "host daemon killed: guest client fails with 125" test "$rc2" = 125
 check "host daemon killed: guest kills the command it ran for the host" \
 	wait_until dead "$(cat "$T/hs.child")"
-kill -9 "$(cat "$T/gs2.child")" 2>/dev/null
+# what the killed daemon itself ran: the command dies with it (Linux:
+# PR_SET_PDEATHSIG), the processes it started when the next daemon starts
+killed_daemon_left() { # WHO FILE: the sleeper FILE of a daemon just killed
+	if have HAVE_PR_SET_PDEATHSIG; then
+		check "$1 daemon killed: the command it ran dies with it (PDEATHSIG)" \
+			wait_until gone "$(cat "$2")"
+		check "... but not the process the command started (in its group)" \
+			alive "$(cat "$2.child")"
+	else
+		note "no PR_SET_PDEATHSIG in this build: the command lives until the next daemon"
+		check "$1 daemon killed: its command still runs (no PDEATHSIG)" alive "$(cat "$2")"
+	fi
+}
+killed_daemon_cleaned() { # WHO FILE LOG: after the next daemon started
+	check "$1 daemon restarted: it killed the process group left running" \
+		wait_until gone "$(cat "$2.child")"
+	check "... command included" gone "$(cat "$2")"
+	check "... and logged it" has "$3" "killed process group $(cat "$2") "
+}
+killed_daemon_left host "$T/gs2"
 rm -f "$T/host.sock"
 start_host
+killed_daemon_cleaned host "$T/gs2" "$T/host.log"
 check "host daemon restarted: calls work both ways again" wait_until ready
 
 # guest daemon killed and restarted mid-call
@@ -321,12 +347,50 @@ $HOST -t 30 vm1 -e "sleeper $T/gs3" > /dev/null 2>"$T/err" &
 c=$!
 wait_until test -s "$T/gs3"
 kill -9 $GUESTPID
-kill -9 "$(cat "$T/gs3.child")" "$(cat "$T/gs3")" 2>/dev/null
+killed_daemon_left guest "$T/gs3"
 rm -f "$T/guest.sock"
 start_guest
+killed_daemon_cleaned guest "$T/gs3" "$T/guest.log"
 wait $c; rc=$?
 check "guest daemon restarted: the call in flight fails with 125" test "$rc" = 125
 check "guest daemon restarted: calls work both ways again" wait_until ready
+
+# a recorded process group that no longer looks like the command (here:
+# it started later than recorded, as a reused number would) is left alone
+rm -f "$T/pgx" "$T/pgx.child"
+$HOST -t 60 vm1 -e "sleeper $T/pgx" > /dev/null 2>&1 &
+c=$!
+wait_until test -s "$T/pgx"
+mkdir -p "$T/empty"
+if [ -r /proc/sys/kernel/random/boot_id ] && [ -r "/proc/$(cat "$T/pgx")/stat" ]; then
+	x=$(cat "$T/pgx")
+	set -- $(sed 's/.*) //' "/proc/$x/stat")
+	{ echo "negotiator-pgids 1 $(cat /proc/sys/kernel/random/boot_id)"
+	  echo "$x $4 1$(echo "${20}" | sed 's/./0/g')"; } > "$T/other.sock.pgids"
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/other.sock" \
+		2>"$T/other.log" &
+	o=$!
+	wait_until test -S "$T/other.sock"
+	check "a recorded group that started later than recorded is left alone" \
+		alive "$(cat "$T/pgx.child")"
+	check "... saying so" has "$T/other.log" "process group $x is no longer the command"
+	kill $o; wait $o
+	check "a daemon that stops cleanly removes its record" test ! -e "$T/other.sock.pgids"
+else
+	note "skipped: recorded groups left alone (no /proc)"
+fi
+kill $c; wait $c
+# a record that is not a plain file of the daemon's user is not used
+echo precious > "$T/victim"
+ln -s "$T/victim" "$T/sym.sock.pgids"
+$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/sym.sock" 2>"$T/sym.log" &
+o=$!
+wait_until test -S "$T/sym.sock"
+check "a symbolic link in place of the record is not used, nor written through" \
+	test "$(cat "$T/victim")" = precious
+check "... saying so" has "$T/sym.log" "sym.sock.pgids: not used"
+kill $o; wait $o
+check "... nor removed" test -L "$T/sym.sock.pgids"
 
 # QEMU gone and back (guest powered off and booted) on the same socket paths
 kill "$(cat "$T/standin-vm1.pid")"
@@ -373,6 +437,153 @@ check "... at once, saying the channel was removed ($((t1 - t0)) s)" \
 	test "$((t1 - t0))" -le 3 -a -n "$(grep 'channel removed' "$T/err")"
 check "... and the host daemon lives on" alive $HOSTPID
 
+# ---- hostile peers and local clients (the audit findings F1-F10) --------------------------------
+HOSTILE="$B/tests/hostile"
+hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# a daemon killed by one finding must not hide the next ones
+host_back() { alive $HOSTPID || { note "host daemon died: restarting it"; start_host; wait_until ready; }; }
+# F1: a queued call (vm3 has no agent) whose cancel overflows its queue
+$HOSTILE "$T/host.sock" cancel-overflow vm3 > "$T/out" 2>&1; rc=$?
+check "F1: a cancel that overflows a queued call's queue: the daemon still answers ($rc)" \
+	test "$rc" = 0
+check "F1: ... it still runs" alive $HOSTPID
+host_back
+# F2: a full-size stdin frame gets longer by the daemon's longer call id
+# (two digits after ten calls on the channel)
+i=0; while [ $i -lt 10 ]; do $HOST vm1 -e echo-args > /dev/null 2>&1; i=$((i + 1)); done
+$HOSTILE "$T/host.sock" long-in vm1 > "$T/out" 2>&1; rc=$?
+check "F2: a full-size stdin frame, relayed with a longer id: split, byte-exact ($(cat "$T/out"))" \
+	test "$rc" = 0
+check "F2: ... the host daemon still runs" alive $HOSTPID
+host_back
+# F3: a request of exactly one frame from the guest, longer on the channel
+# once the guest daemon's id for it has two digits (ten calls first)
+i=0; while [ $i -lt 10 ]; do $GUEST -e echo-args > /dev/null 2>&1; i=$((i + 1)); done
+rm -f "$T/f3" "$T/f3.child"
+$GUEST -t 6 -e "sleeper $T/f3" > /dev/null 2>&1 &
+f3=$!
+wait_until test -s "$T/f3"
+long=$(head -c 65507 /dev/zero | tr '\0' a)
+$GUEST -t 10 -e "echo-args $long" > /dev/null 2> "$T/err"; rc=$?
+check "F3: a request too long once relayed fails alone, with 2 ($rc)" test "$rc" = 2
+check "F3: ... saying so" has "$T/err" "request too long"
+check "F3: ... while another call on the same channel goes on" alive $f3
+wait $f3; rc=$?
+check "F3: ... and ends as it would have (timeout, 124; got $rc)" test "$rc" = 124
+# F4: a guest that floods requests and never reads pins little memory
+start_standin vm5 "$T/g5"
+sleep 2
+h0=$(hwm $HOSTPID)
+$HOSTILE "$T/g5/negotiator-guest-to-host.0" flood 5 > "$T/out" 2>&1
+$HOSTILE "$T/g5/negotiator-host-to-guest.0" flood 5 >> "$T/out" 2>&1
+h1=$(hwm $HOSTPID)
+note "F4 flood: $(tr '\n' ' ' < "$T/out"); host daemon VmHWM $h0 -> $h1 kB"
+check "F4: a guest that floods and never reads: host daemon peak grows < 6 MiB" \
+	test -n "$h0" -a -n "$h1" -a "$((h1 - h0))" -lt 6144
+check "F4: ... and vm1 is served meanwhile" $HOST vm1 -e echo-args
+host_back
+# F10: malformed and error frames from a peer do not flood the log
+n0=$(wc -l < "$T/host.log")
+$HOSTILE "$T/g5/negotiator-guest-to-host.0" noise 3 > "$T/out" 2>&1
+sleep 1.5
+n1=$(wc -l < "$T/host.log")
+note "F10 noise: $(cat "$T/out"); $((n1 - n0)) host log lines"
+check "F10: 3 s of malformed and error frames: at most ~10 log lines a second ($((n1 - n0)))" \
+	test "$((n1 - n0))" -le 120
+check "F10: ... saying how many were held back" has "$T/host.log" "more messages about this peer held back"
+kill "$(cat "$T/standin-vm5.pid")" 2>/dev/null
+# F7: a frozen agent is 125 ("not answering"), not a timeout of the command
+kill -STOP $GUESTPID
+$HOST -t 2 vm1 -e echo-args > /dev/null 2> "$T/err"; rc=$?
+kill -CONT $GUESTPID
+check "F7: a frozen guest daemon: 125, not 124 ($rc)" test "$rc" = 125
+check "F7: ... saying the agent is not answering" has "$T/err" "agent has not answered"
+check "F7: ... and it answers again once thawed" wait_until $HOST vm1 -e echo-args
+# F8: impossible codes from the other side are protocol errors, never success
+for f in "fail 1 0 all is well" "exit 1 signal 0" "exit 1 status 256"; do
+	$HOSTILE "$T/fake.sock" serve "$f" > /dev/null 2>&1 &
+	fake=$!
+	wait_until test -S "$T/fake.sock"
+	$B/negotiator-host --control-socket "$T/fake.sock" -t 5 vm1 -e x > /dev/null 2> "$T/err"; rc=$?
+	check "F8: '$f' from the daemon: 125 ($rc)" test "$rc" = 125
+	wait $fake
+done
+
+# ---- per-guest policy on the host ----------------------------------------------------------------
+# vm1 may run two commands; every other vmN all but exit3 (vm1 matches the
+# first rule only: the first matching rule decides)
+printf '%s\n' '# test policy' 'vm1: echo-args whoami-guest   # two only' '' \
+	'vm[0-9]*:  * !exit3' > "$T/policy"
+kill $HOSTPID; wait $HOSTPID 2>/dev/null
+start_host --policy "$T/policy"
+check "host daemon with --policy: up" wait_until ready
+check "... and says so in one line" has "$T/host.log" "policy $T/policy: 2 rule(s)"
+$GUEST -e 'echo-args p' > "$T/out" 2>&1; rc=$?
+check "policy: vm1 runs an allowed command" test "$rc" = 0 -a "$(cat "$T/out")" = "[p]"
+$GUEST -e whoami-guest > "$T/out" 2>&1
+check "policy: vm1 runs its other allowed command" test "$(cat "$T/out")" = "guest=vm1"
+$GUEST -e exit3 > "$T/out" 2>"$T/err"; rc=$?
+check "policy: a refused command exits 126" test "$rc" = 126
+check "... with one line: not allowed for guest vm1" test "$(cat "$T/err")" = \
+	"negotiator-guest: error: command exit3 not allowed for guest vm1"
+check "... and the command did not run" test ! -s "$T/out"
+check "... the host logs exactly one line for it" \
+	test "$(grep -c 'call [0-9]* refused: command exit3 not allowed for guest vm1$' "$T/host.log")" = 1
+$GUEST -e no-such-command > /dev/null 2>"$T/err"; rc=$?
+check "policy: a command that does not exist is refused the same (126, not 127)" \
+	test "$rc" = 126 -a "$(cat "$T/err")" = \
+	"negotiator-guest: error: command no-such-command not allowed for guest vm1"
+$GUEST -l > "$T/out" 2>&1
+printf '%s\n' echo-args whoami-guest > "$T/pwant"
+check "policy: vm1's -l lists only what it may run" same "$T/out" "$T/pwant"
+$GUEST2 -e exit3 > /dev/null 2>"$T/err"; rc=$?
+check "policy: vm2, by the second rule: exit3 refused with 126" \
+	test "$rc" = 126 -a "$(cat "$T/err")" = \
+	"negotiator-guest: error: command exit3 not allowed for guest vm2"
+$GUEST2 -e 'echo-args q' > "$T/out" 2>&1; rc=$?
+check "policy: vm2 runs the rest ('*')" test "$rc" = 0 -a "$(cat "$T/out")" = "[q]"
+$GUEST2 -l > "$T/out" 2>&1
+printf '%s\n' blob cat echo-args endless killself sleeper slowline split whoami-guest > "$T/pwant"
+check "policy: vm2's -l lists all but exit3" same "$T/out" "$T/pwant"
+$HOST vm1 -e exit3 > /dev/null 2>&1; rc=$?
+check "policy: host->guest calls are not restricted" test "$rc" = 3
+
+# SIGHUP rereads the file; a broken file keeps the policy in force
+printf '%s\n' 'vm1: exit3' 'vm*: echo-args' > "$T/policy"
+kill -HUP $HOSTPID
+check "SIGHUP: the changed policy is reloaded" \
+	wait_until has "$T/host.log" "policy $T/policy (reloaded): 2 rule(s)"
+$GUEST -e exit3 > /dev/null 2>&1; rc=$?
+check "... vm1 may now run exit3" test "$rc" = 3
+$GUEST -e echo-args > /dev/null 2>&1; rc=$?
+check "... and no longer echo-args (first rule only)" test "$rc" = 126
+$GUEST2 -l > "$T/out" 2>&1
+check "... vm2's list follows" test "$(cat "$T/out")" = echo-args
+printf '%s\n' '# broken' 'vm1: exit3' 'vm2 echo-args' > "$T/policy"
+kill -HUP $HOSTPID
+check "SIGHUP with a broken file: the error names FILE:LINE" \
+	wait_until has "$T/host.log" "error: policy $T/policy:3: missing ':'.*keeping the policy in force"
+$GUEST -e exit3 > /dev/null 2>&1; rc=$?
+check "... the previous policy stays in force" test "$rc" = 3
+check "... and the daemon keeps running" alive $HOSTPID
+
+# a malformed or missing policy: the daemon refuses to start
+printf '%s\n' 'vm1: echo-args' '' 'vm2: ../bin/sh' > "$T/badpolicy"
+$B/negotiator-host -d --channels-dir "$T/ch" --control-socket "$T/pol.sock" \
+	--policy "$T/badpolicy" > "$T/out" 2>"$T/err"; rc=$?
+check "malformed policy: the daemon refuses to start (125)" test "$rc" = 125 -a ! -S "$T/pol.sock"
+check "... with one line naming FILE:LINE and what is wrong" test "$(wc -l < "$T/err")" = 1 -a \
+	"$(cut -d'(' -f1 "$T/err")" = "negotiator-host: error: policy $T/badpolicy:3: bad command pattern ../bin/sh "
+$B/negotiator-host -d --channels-dir "$T/ch" --control-socket "$T/pol.sock" \
+	--policy "$T/no-such-policy" 2>"$T/err"; rc=$?
+check "--policy naming a missing file: refuses to start (125)" \
+	test "$rc" = 125 -a "$(cat "$T/err")" = \
+	"negotiator-host: error: policy $T/no-such-policy: No such file or directory"
+kill $HOSTPID; wait $HOSTPID 2>/dev/null
+start_host
+runs_exit3() { $GUEST -e exit3 > /dev/null 2>&1; [ $? = 3 ]; }
+check "host daemon without a policy again: every command allowed" wait_until runs_exit3
+
 # ---- without daemons ----------------------------------------------------------------------------
 kill $GUESTPID; wait $GUESTPID 2>/dev/null; rc=$?
 check "guest daemon stops cleanly on SIGTERM" test "$rc" = 0 -a ! -S "$T/guest.sock"
@@ -403,6 +614,134 @@ wait_until test -S "$T/grp.sock"
 ls -l "$T/grp.sock" > "$T/out"
 check "--control-mode 0660 --control-group" has "$T/out" "^srw-rw---- .* $(id -gn) "
 kill $c; wait $c
+
+# ---- whose daemon a client uses, and who may use a daemon ------------------------------------
+# A client only uses a socket that is a socket (not a link) of its own user
+# or root's, with a daemon of its user or root's behind it; a daemon only
+# lets in root, its own user and (when the mode says so) the socket's group.
+echo "precious" > "$T/plain.sock"
+$HOST --control-socket "$T/plain.sock" vm1 -e echo-args > "$T/out" 2>"$T/err"; rc=$?
+check "client: a file that is not a socket at the control path is refused (125)" \
+	test "$rc" = 125 -a ! -s "$T/out" -a "$(cat "$T/plain.sock")" = precious
+check "... naming it and what it is" \
+	has "$T/err" "refusing the daemon socket $T/plain.sock: it is not a socket but a regular file"
+ln -s "$T/host.sock" "$T/link.sock"
+$HOST --control-socket "$T/link.sock" vm1 -e echo-args > "$T/out" 2>"$T/err"; rc=$?
+check "client: a symbolic link at the control path is refused, even to a good daemon" \
+	test "$rc" = 125 -a ! -s "$T/out"
+check "... saying so" has "$T/err" "it is not a socket but a symbolic link"
+
+# The rest needs root and a second, unprivileged user (nobody), through
+# setpriv, runuser or su, whichever is there.
+as_other=
+if [ "$(id -u)" != 0 ]; then
+	note "skipped: the tests with a second user (they need root)"
+elif ! id nobody > /dev/null 2>&1; then
+	note "skipped: the tests with a second user (no user nobody)"
+elif command -v setpriv > /dev/null 2>&1; then
+	as_other=setpriv
+elif command -v runuser > /dev/null 2>&1; then
+	as_other=runuser
+elif command -v su > /dev/null 2>&1; then
+	as_other=su
+else
+	note "skipped: the tests with a second user (no setpriv, runuser or su)"
+fi
+NB_UID=$(id -u nobody 2>/dev/null); NB_GID=$(id -g nobody 2>/dev/null)
+other() { # SHELL-COMMAND: run as nobody
+	case $as_other in
+	setpriv) setpriv --reuid="$NB_UID" --regid="$NB_GID" --clear-groups sh -c "$1" ;;
+	runuser) runuser -u nobody -- sh -c "$1" ;;
+	su) su -s /bin/sh -c "$1" nobody ;;
+	esac
+}
+if [ -n "$as_other" ]; then
+	chmod 711 "$T"     # nobody may reach what it is told the name of
+	mkdir -p "$T/nb" "$T/empty"
+	chown nobody "$T/nb"
+	if ! other "$B/negotiator-host --version" > /dev/null 2>&1; then
+		note "skipped: the tests with a second user (nobody cannot run $B/negotiator-host)"
+		as_other=
+	fi
+fi
+peercred=
+if have HAVE_SO_PEERCRED || have HAVE_GETPEEREID; then
+	peercred=1
+elif [ -n "$as_other" ]; then
+	note "skipped: the checks of who is at the other end of a connection (no SO_PEERCRED or getpeereid in this build)"
+fi
+if [ -n "$as_other" ]; then
+	note "second user: nobody (uid $NB_UID) through $as_other"
+fi
+if [ -n "$as_other" ] && [ -n "$peercred" ]; then
+	# the socket's mode is not the gate: the daemon asks who connects
+	chmod 666 "$T/host.sock" "$T/guest.sock"
+	other "$HOST vm1 -e 'echo-args hi'" > "$T/out" 2>"$T/err"; rc=$?
+	check "host daemon refuses another user, even through a socket made 0666 (125)" \
+		test "$rc" = 125 -a ! -s "$T/out"
+	check "... which is told why" \
+		has "$T/err" "permission denied: nobody (uid $NB_UID) may not use the daemon on $T/host.sock"
+	check "... and the daemon logs it" has "$T/host.log" "refused a local client: nobody (uid $NB_UID)"
+	other "$GUEST -e 'echo-args hi'" > "$T/out" 2>"$T/err"; rc=$?
+	check "guest daemon refuses another user, even through a socket made 0666 (125)" \
+		test "$rc" = 125 -a ! -s "$T/out"
+	check "... and logs it" has "$T/guest.log" "refused a local client: nobody (uid $NB_UID)"
+	chmod 600 "$T/host.sock" "$T/guest.sock"
+	check "... and still serves its own user" $HOST vm1 -e echo-args
+fi
+if [ -n "$as_other" ]; then
+	# --control-mode 0660 --control-group: the group's members are let in
+	NB_GROUP=$(id -gn nobody)
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/grp2.sock" \
+		--control-mode 0660 --control-group "$NB_GROUP" 2>"$T/grp2.log" &
+	g=$!
+	PIDS="$PIDS $g"
+	wait_until test -S "$T/grp2.sock"
+	other "$B/negotiator-host --control-socket $T/grp2.sock -g" > "$T/out" 2>"$T/err"; rc=$?
+	check "--control-mode 0660 --control-group $NB_GROUP: a member of the group is let in" \
+		test "$rc" = 0 -a ! -s "$T/err"
+	if [ "$as_other" = setpriv ] && [ -n "$peercred" ]; then
+		chmod 666 "$T/grp2.sock"
+		setpriv --reuid=54321 --regid=54321 --clear-groups \
+			$B/negotiator-host --control-socket "$T/grp2.sock" -g > "$T/out" 2>"$T/err"; rc=$?
+		check "... a user outside the group is not, even through a socket made 0666" \
+			test "$rc" = 125 -a ! -s "$T/out"
+		check "... and is told why" has "$T/err" "permission denied: uid 54321 may not use"
+	fi
+	kill $g; wait $g
+
+	# a daemon of another user: its socket, and the daemon behind it
+	other "echo \$\$ > $T/nb/pid; exec $B/negotiator-host -d --channels-dir $T/empty \
+		--control-socket $T/nb/host.sock" 2>"$T/nb.log" &
+	wait_until test -S "$T/nb/host.sock"
+	wait_until test -s "$T/nb/pid"
+	PIDS="$PIDS $(cat "$T/nb/pid")"
+	$B/negotiator-host --control-socket "$T/nb/host.sock" vm1 -e echo-args > "$T/out" 2>"$T/err"; rc=$?
+	check "client refuses a socket that another user owns (125)" test "$rc" = 125 -a ! -s "$T/out"
+	check "... naming the path, its owner and what to do" \
+		has "$T/err" "refusing the daemon socket $T/nb/host.sock: it belongs to nobody (uid $NB_UID), not to root (you); .*--control-socket PATH"
+	if [ -n "$peercred" ]; then
+		chown root "$T/nb/host.sock"
+		$B/negotiator-host --control-socket "$T/nb/host.sock" vm1 -e echo-args > "$T/out" 2>"$T/err"; rc=$?
+		check "client refuses a daemon that runs as another user, whoever owns the socket file" \
+			test "$rc" = 125 -a ! -s "$T/out"
+		check "... saying so" has "$T/err" "the daemon on it runs as nobody (uid $NB_UID), not as root"
+		chown nobody "$T/nb/host.sock"
+	fi
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/nb/host.sock" \
+		2>"$T/err"; rc=$?
+	check "a daemon does not start on another user's socket (125)" test "$rc" = 125
+	check "... saying whose it is and what to do" \
+		has "$T/err" "a socket of nobody (uid $NB_UID) is in the way.*--control-socket PATH"
+	kill -9 "$(cat "$T/nb/pid")"
+	wait_until gone "$(cat "$T/nb/pid")"
+	$B/negotiator-host -d --channels-dir "$T/empty" --control-socket "$T/nb/host.sock" \
+		2>"$T/err" &
+	d=$!
+	if wait_until gone $d; then wait $d; rc=$?; else kill $d; wait $d; rc=running; fi
+	check "... nor replaces it when no daemon answers there any more (125)" \
+		test "$rc" = 125 -a -n "$(find "$T/nb/host.sock" -user nobody 2>/dev/null)"
+fi
 
 # ---- command line ------------------------------------------------------------------------------
 $HOST > /dev/null 2>&1; rc=$?

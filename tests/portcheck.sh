@@ -218,6 +218,10 @@ cross() { # TRIPLET QEMU-ARCH
 	mkdir -p "$m/tests"
 	cp "$W/native/negotiator-host" "$m/"
 	cp "$W/native/tests/standin" "$W/native/tests/poke" "$m/tests/"
+	# the suite asserts what the build has (PR_SET_PDEATHSIG, SO_PEERCRED):
+	# the same for the native host and the cross guest, both Linux
+	mkdir -p "$m/compat"
+	cp "$W/$t/compat/config.h" "$m/compat/"
 	printf '#!/bin/sh\nexec %s %s "$@"\n' "$q" "$W/$t/negotiator-guest" > "$m/negotiator-guest"
 	chmod 755 "$m/negotiator-guest"
 	r=$(integration "$m" "cross-guest") || fail "$r"

@@ -1,7 +1,8 @@
 /*
  * tests/unit.c: unit tests for the pure parts: framing, the message parser
  * on truncated, oversized and garbage input, resynchronisation, netstrings,
- * shlex splitting, name validation, option parsing, the bounded buffer;
+ * shlex splitting, name validation, option parsing, the bounded buffer,
+ * the per-guest policy's parser and matcher;
  * and each compat/ fallback, run directly whatever the probe found, with
  * the implementation each shim really used (COMPAT=all: every fallback).
  *
@@ -108,6 +109,10 @@ test_messages(void)
 	check(parse("exit 3 status 0", &m) == 0 && m.type == M_EXIT && !m.signaled && m.num == 0,
 	      "msg: exit status");
 	check(parse("exit 3 signal 9", &m) == 0 && m.signaled && m.num == 9, "msg: exit signal");
+	check(parse("exit 3 signal 0", &m) < 0, "msg: exit by signal 0 refused");
+	check(parse("exit 3 signal 128", &m) < 0, "msg: exit by signal 128 refused (128+N > 255)");
+	check(parse("fail 3 0 all fine", &m) < 0, "msg: fail with code 0 refused (never a success)");
+	check(parse("fail 3 256 x", &m) < 0, "msg: fail with code 256 refused");
 	check(parse("exit 3 status 256", &m) < 0, "msg: exit status over 255 refused");
 	check(parse("exit 3 died 1", &m) < 0, "msg: unknown exit kind refused");
 	check(parse("fail 3 127 command not found: x", &m) == 0 && m.num == 127 &&
@@ -410,6 +415,68 @@ test_accept4(void)
 	printf("# compat: accept4 used %s\n", compat_used.accept4);
 }
 
+/* both ends of a connection see us at the other end (or, where the
+ * system cannot tell, ENOSYS) */
+static void
+test_peercred(void)
+{
+	char path[96];
+	int l, c = -1, a = -1, ok = 0, none = 0;
+	uid_t u1 = (uid_t)-1, u2 = (uid_t)-1;
+	gid_t g1 = (gid_t)-1, g2 = (gid_t)-1;
+
+	sprintf(path, "%s/peer", tmpdir);
+	l = unix_listen(path, 0600);
+	if (l >= 0 && (c = unix_connect(path)) >= 0 && (a = compat_accept4(l, CX_CLOEXEC)) >= 0) {
+		if (compat_peer_ids(c, &u1, &g1) == 0 && compat_peer_ids(a, &u2, &g2) == 0)
+			ok = u1 == geteuid() && u2 == geteuid() && g1 == getegid() && g2 == getegid();
+		else
+			none = errno == ENOSYS;
+	}
+	if (none)
+		check(!HAVE_SO_PEERCRED && !HAVE_GETPEEREID, "compat: no peer credentials: said so");
+	else
+		check(ok, "compat: peer credentials of both ends of a connection are ours");
+	printf("# compat: peer credentials from %s\n", compat_used.peercred);
+	if (a >= 0)
+		close(a);
+	if (c >= 0)
+		close(c);
+	if (l >= 0)
+		close(l);
+	unlink(path);
+}
+
+/* unix_listen replaces a stale socket of ours, nothing else */
+static void
+test_listen_owner(void)
+{
+	char path[96];
+	struct stat st;
+	int l, ok;
+
+	sprintf(path, "%s/stale", tmpdir);
+	l = unix_listen(path, 0600);
+	if (l >= 0)
+		close(l);
+	l = unix_listen(path, 0600);
+	check(l >= 0, "unix_listen: a stale socket of ours is replaced");
+	if (l >= 0)
+		close(l);
+	if (geteuid() != 0) {
+		printf("# skipped: unix_listen and another user's socket (needs root)\n");
+		unlink(path);
+		return;
+	}
+	ok = chown(path, 65534, (gid_t)-1) == 0;
+	l = unix_listen(path, 0600);
+	ok = ok && l < 0 && errno == EPERM && lstat(path, &st) == 0 && st.st_uid == 65534;
+	check(ok, "unix_listen: another user's socket is left alone (EPERM)");
+	if (l >= 0)
+		close(l);
+	unlink(path);
+}
+
 static int
 socket_has(int (*f)(int, int, int), int cx)
 {
@@ -634,10 +701,14 @@ static void
 test_compat_all(void)
 {
 	printf("# compat: spawn uses %s\n", HAVE_VFORK ? "vfork" : "fork");
+	printf("# compat: commands %s killed with their daemon (PR_SET_PDEATHSIG)\n",
+	       HAVE_PR_SET_PDEATHSIG ? "are" : "are not");
 	if (!COMPAT_ALL)
 		return;
 	check(!HAVE_PIPE2 && !HAVE_ACCEPT4 && !HAVE_SOCK_CLOEXEC && !HAVE_O_CLOEXEC &&
 	      !HAVE_CLOCK_GETTIME && !HAVE_STRLCPY && !HAVE_SETENV && !HAVE_VFORK &&
+	      !HAVE_SO_PEERCRED && !HAVE_GETPEEREID && !HAVE_PR_SET_PDEATHSIG &&
+	      strcmp(compat_used.peercred, "none") == 0 &&
 	      strcmp(compat_used.pipe2, "fallback") == 0 &&
 	      strcmp(compat_used.accept4, "fallback") == 0 &&
 	      strcmp(compat_used.socket, "fallback") == 0 &&
@@ -655,6 +726,8 @@ test_compat(void)
 	}
 	test_pipe2();
 	test_accept4();
+	test_peercred();
+	test_listen_owner();
 	test_cloexec();
 	test_clock();
 	test_strlcpy();
@@ -746,6 +819,250 @@ test_frame_stall(void)
 	close(fds[1]);
 }
 
+/* ---- the per-guest policy --------------------------------------------------- */
+
+static struct policy *
+pol(const char *text, char *why)
+{
+	why[0] = '\0';
+	return policy_parse(text, strlen(text), "P", why, 600);
+}
+
+/* text must be refused with exactly this "policy P:LINE: ..." start */
+static void
+pol_bad(const char *text, const char *want, const char *what)
+{
+	char why[600];
+	struct policy *p = pol(text, why);
+
+	check(!p && strncmp(why, want, strlen(want)) == 0, what);
+	if (p || strncmp(why, want, strlen(want)) != 0)
+		printf("# got: %s\n", p ? "(accepted)" : why);
+	policy_free(p);
+}
+
+static void
+test_policy_parse(void)
+{
+	char why[600], big[POLICY_MAX_LINE + 20], *many;
+	struct policy *p;
+	size_t i;
+
+	p = pol("# comment\n\n  \t\nvm1: echo-args whoami-guest  # why\n"
+	        "web*:\tfind-* [ab]c?\n", why);
+	check(p && policy_rules(p) == 2, "policy: comments, blank lines, tabs, trailing comment");
+	policy_free(p);
+	p = pol("vm1:echo-args\nvm2 :x\nvm3: x", why);
+	check(p && policy_rules(p) == 3 && policy_allows(p, "vm3", "x"),
+	      "policy: blanks around ':' optional, last line without newline");
+	policy_free(p);
+	p = pol("vm:1: a\n", why);
+	check(p && policy_allows(p, "vm:1", "a") && !policy_allows(p, "vm", "a"),
+	      "policy: a guest pattern may contain ':' (the last one separates)");
+	policy_free(p);
+	p = pol("", why);
+	check(p && policy_rules(p) == 0, "policy: an empty file is valid (allows nothing)");
+	policy_free(p);
+
+	pol_bad("vm1: a\nvm2 a b\n", "policy P:2: missing ':'", "policy: missing ':' at line 2");
+	pol_bad(": a\n", "policy P:1: missing guest pattern", "policy: empty guest pattern");
+	pol_bad("vm 1: a\n", "policy P:1: guest pattern vm 1 is more than one word",
+	        "policy: guest pattern of two words");
+	pol_bad("vm[12: a\n", "policy P:1: bad guest pattern vm[12",
+	        "policy: unclosed '[' in a guest pattern");
+	pol_bad("a/b: a\n", "policy P:1: bad guest pattern", "policy: '/' in a guest pattern");
+	pol_bad("vm\\: a\n", "policy P:1: bad guest pattern", "policy: trailing backslash");
+	pol_bad("\n\nvm1: ../sh\n", "policy P:3: bad command pattern ../sh",
+	        "policy: a path as command pattern, line 3");
+	pol_bad("vm1: a;b\n", "policy P:1: bad command pattern a;b", "policy: ';' in a command pattern");
+	pol_bad("vm1: [ab\n", "policy P:1: bad command pattern [ab",
+	        "policy: unclosed '[' in a command pattern");
+	pol_bad("vm1: !\n", "policy P:1: bad command pattern !", "policy: lone '!'");
+	pol_bad("vm1: a#b\n", "policy P:1: bad command pattern a#b",
+	        "policy: '#' inside a word is not a comment");
+	pol_bad("vm1: !a !b\n", "policy P:1: only exclusions (!) for vm1",
+	        "policy: only exclusions refused");
+	pol_bad("vm1: a\nx: b\nvm1: c\n", "policy P:3: the rule for vm1 is never used: line 1",
+	        "policy: a second rule for the same guest pattern refused");
+	pol_bad("*: a\nvm1: c\n", "policy P:2: the rule for vm1 is never used: line 1 (*)",
+	        "policy: a rule after '*' refused");
+	pol_bad("vm1: a\r\n", "policy P:1: unexpected carriage return", "policy: CRLF refused");
+	pol_bad("vm1: \033a\n", "policy P:1: unexpected byte 0x1b", "policy: control character");
+	pol_bad("vm1: caf\xc3\xa9\n", "policy P:1: unexpected byte 0xc3", "policy: non-ASCII");
+	p = pol("# Ren\xc3\xa9's guests\nvm1: a # caf\xc3\xa9\n", why);
+	check(p != NULL, "policy: any byte but NUL in comments");
+	policy_free(p);
+	p = policy_parse("vm1: a\nvm2\0: b\n", 14, "P", why, sizeof why);
+	check(!p && strncmp(why, "policy P:2: unexpected byte 0x00", 32) == 0,
+	      "policy: NUL byte refused, with its line");
+	policy_free(p);
+
+	memset(big, 'a', sizeof big);
+	memcpy(big, "vm1: ", 5);
+	big[POLICY_MAX_LINE] = '\0';
+	p = pol(big, why);
+	check(p && policy_allows(p, "vm1", big + 5), "policy: a line of POLICY_MAX_LINE bytes");
+	policy_free(p);
+	big[POLICY_MAX_LINE] = 'a';
+	big[POLICY_MAX_LINE + 1] = '\0';
+	pol_bad(big, "policy P:1: line longer than", "policy: a longer line refused");
+
+	many = xmalloc((POLICY_MAX_RULES + 1) * 16);
+	many[0] = '\0';
+	for (i = 0; i <= POLICY_MAX_RULES; i++)
+		sprintf(many + strlen(many), "g%lu: a\n", (unsigned long)i);
+	p = policy_parse(many, strlen(many) - strlen(strrchr(many, 'g')), "P", why, sizeof why);
+	check(p && policy_rules(p) == POLICY_MAX_RULES, "policy: POLICY_MAX_RULES rules");
+	policy_free(p);
+	sprintf(big, "policy P:%d: too many rules", POLICY_MAX_RULES + 1);
+	pol_bad(many, big, "policy: one rule more refused, with its line");
+	free(many);
+}
+
+static void
+test_policy_match(void)
+{
+	char why[600];
+	struct policy *p;
+
+	check(policy_allows(NULL, "vm1", "anything"), "policy: no policy allows everything");
+	p = pol("vm1: echo-args whoami-guest\n"
+	        "vm?: find-* [ab]x\n"
+	        "web*: * !reboot-* !halt\n"
+	        "locked:\n", why);
+	check(p != NULL, "policy: matcher's file parses");
+	if (!p)
+		return;
+	check(policy_allows(p, "vm1", "echo-args") && policy_allows(p, "vm1", "whoami-guest"),
+	      "policy: listed commands allowed");
+	check(!policy_allows(p, "vm1", "exit3") && !policy_allows(p, "vm1", "echo-args2"),
+	      "policy: others refused (whole-name match)");
+	check(!policy_allows(p, "vm1", "find-ip-addresses"),
+	      "policy: the first matching rule decides (vm1 does not fall through to vm?)");
+	check(policy_allows(p, "vm2", "find-ip-addresses") && policy_allows(p, "vm2", "bx") &&
+	      !policy_allows(p, "vm2", "cx") && !policy_allows(p, "vm2", "echo-args"),
+	      "policy: globs * ? [...] for guests and commands");
+	check(policy_allows(p, "web01", "anything") && !policy_allows(p, "web01", "reboot-now") &&
+	      !policy_allows(p, "web01", "halt") && policy_allows(p, "web01", "halt2"),
+	      "policy: !exclusions win over the rest of the rule");
+	check(!policy_allows(p, "locked", "echo-args"), "policy: an empty list allows nothing");
+	check(!policy_allows(p, "vm10", "find-x") && !policy_allows(p, "other", "echo-args"),
+	      "policy: a guest no rule matches may run nothing");
+	policy_free(p);
+	p = pol("*: *\n", why);
+	check(p && policy_allows(p, "any", "thing"), "policy: '*: *' allows everything");
+	policy_free(p);
+	p = pol("vm\\*: a\n", why);
+	check(p && policy_allows(p, "vm*", "a") && !policy_allows(p, "vm1", "a"),
+	      "policy: a backslash quotes a glob character");
+	policy_free(p);
+}
+
+static void
+test_policy_load(void)
+{
+	char dir[] = "/tmp/negotiator-unit.XXXXXX", path[64], why[600];
+	struct policy *p;
+	FILE *f;
+	long i;
+
+	if (!mkdtemp(dir)) {
+		check(0, "policy: temp dir");
+		return;
+	}
+	sprintf(path, "%s/policy", dir);
+	p = policy_load(path, why, sizeof why);
+	check(!p && strstr(why, "policy ") == why && strstr(why, "/policy: No such file"),
+	      "policy file: missing file is an error naming it");
+	f = fopen(path, "w");
+	fputs("# ok\nvm1: a\nvm2 b\n", f);
+	fclose(f);
+	p = policy_load(path, why, sizeof why);
+	check(!p && strstr(why, "/policy:3: missing ':'") != NULL,
+	      "policy file: FILE:LINE in the error");
+	f = fopen(path, "w");
+	fputs("vm1: a\n", f);
+	fclose(f);
+	p = policy_load(path, why, sizeof why);
+	check(p && policy_allows(p, "vm1", "a") && !policy_allows(p, "vm1", "b"),
+	      "policy file: read and used");
+	policy_free(p);
+	f = fopen(path, "w");
+	for (i = 0; i <= POLICY_MAX_SIZE / 8; i++)
+		fputs("# 45678\n", f);
+	fclose(f);
+	p = policy_load(path, why, sizeof why);
+	check(!p && strstr(why, "larger than") != NULL, "policy file: size bounded");
+	unlink(path);
+	p = policy_load(dir, why, sizeof why);
+	check(!p && strstr(why, "a directory") != NULL, "policy file: a directory refused");
+	mkfifo(path, 0600);
+	p = policy_load(path, why, sizeof why);
+	check(!p && strstr(why, "not a regular file") != NULL,
+	      "policy file: a FIFO refused without blocking");
+	unlink(path);
+	rmdir(dir);
+}
+
+static int
+json_text(const char *in, size_t n, const char *want)
+{
+	struct buf b;
+	int ok;
+
+	buf_init(&b, (size_t)-1);
+	json_put_string(&b, in, n);
+	ok = buf_len(&b) == strlen(want) && memcmp(buf_ptr(&b), want, buf_len(&b)) == 0;
+	if (!ok)
+		printf("# got %.*s\n", (int)buf_len(&b), (const char *)buf_ptr(&b));
+	buf_free(&b);
+	return ok;
+}
+
+/* python-negotiator's JSON: ASCII out, escapes and any layout in */
+static void
+test_json(void)
+{
+	const char *why = NULL;
+	struct json *j;
+	const struct json *v;
+	static const char req[] = "{ \"kw\" :{\"capture\": true, \"input\": \"caf\\u00e9 \\ud83d\\ude00\\u0000x\"},"
+	                          "\"method\":\"execute\",\"args\": [\"echo-args\", \"a b\"]}";
+
+	check(json_text("a\"b\\c\n\t", 7, "\"a\\\"b\\\\c\\n\\t\""), "json: quotes, backslash, newline, tab");
+	check(json_text("caf\xc3\xa9 \xf0\x9f\x98\x80", 10, "\"caf\\u00e9 \\ud83d\\ude00\""),
+	      "json: non-ASCII as \\u escapes, astral as a surrogate pair");
+	check(json_text("\xff\xfe\x01x", 4, "\"\\ufffd\\ufffd\\u0001x\""),
+	      "json: bytes that are not UTF-8 become U+FFFD, control bytes escaped");
+	check(json_text("\xed\xa0\x80\xc0\xaf", 5, "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""),
+	      "json: encoded surrogates and overlong forms refused");
+	j = json_parse(req, strlen(req), &why);
+	check(j && j->type == J_OBJECT, "json: a request with any key order and spacing parses");
+	v = json_get(j, "method");
+	check(v && v->type == J_STRING && strcmp(v->str, "execute") == 0, "json: method");
+	v = json_get(j, "args");
+	check(v && v->type == J_ARRAY && v->child && strcmp(v->child->str, "echo-args") == 0 &&
+	      v->child->next && strcmp(v->child->next->str, "a b") == 0 && !v->child->next->next,
+	      "json: args in order");
+	v = json_get(json_get(j, "kw"), "input");
+	check(v && v->len == 12 && memcmp(v->str, "caf\xc3\xa9 \xf0\x9f\x98\x80\0x", 12) == 0,
+	      "json: \\u escapes decoded to UTF-8, surrogate pair joined, NUL kept");
+	check(json_truthy(json_get(json_get(j, "kw"), "capture")), "json: true is truthy");
+	json_free(j);
+	check(!json_parse("{\"a\": 1} x", 10, &why) && why, "json: trailing bytes refused");
+	check(!json_parse("{\"a\" 1}", 7, &why), "json: missing colon refused");
+	check(!json_parse("\"abc", 4, &why), "json: unterminated string refused");
+	check(!json_parse("\"a\nb\"", 5, &why), "json: raw control character refused");
+	check(!json_parse("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+	                  80, &why), "json: nesting bounded");
+	j = json_parse(" [true, false, null, -12.5e3, \"\"] ", 34, &why);
+	check(j && j->child && j->child->type == J_TRUE && j->child->next->type == J_FALSE &&
+	      j->child->next->next->type == J_NULL &&
+	      strcmp(j->child->next->next->next->str, "-12.5e3") == 0 &&
+	      j->child->next->next->next->next->len == 0, "json: literals, numbers, empty string");
+	json_free(j);
+}
+
 int
 main(void)
 {
@@ -762,6 +1079,10 @@ main(void)
 	test_compat();
 	test_send_read();
 	test_frame_stall();
+	test_policy_parse();
+	test_policy_match();
+	test_policy_load();
+	test_json();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
