@@ -489,7 +489,8 @@ relay_queue(struct call *c, const char *head, size_t hl, const void *data, size_
 		buf_append(&c->pending, count, (size_t)cl);
 		buf_append(&c->pending, head, hl);
 		buf_append(&c->pending, d, n);
-		d += n;
+		if (n)
+			d += n;   /* d may be NULL (no data): NULL + 0 is undefined */
 		dl -= n;
 	} while (dl > 0);
 	return 0;
