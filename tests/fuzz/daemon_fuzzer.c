@@ -19,7 +19,8 @@
  *
  * The input: byte 0 picks the clock's start (bit 7: just before it wraps)
  * and the id of the first call relayed over a channel (bits 5-6: 1, 9990,
- * 99990 or 3999999990, where ids wrap: a daemon that has run for long);
+ * 99990 or 3999999990, where ids wrap: a daemon that has run for long)
+ * and whether a policy refuses some commands (bit 4, see h_allowed());
  * then operations, a byte each (op % 16) and their arguments:
  *   0 SIDE LEN16 BYTES      raw bytes from a side's peer
  *   1 SIDE LEN16 BYTES      one frame "LEN\n" BYTES
@@ -46,13 +47,13 @@
  * daemon_fini() must find no call either: nothing outlives its links, and
  * memory does not grow from one input to the next.
  *
- * Known bugs being fixed on other branches are kept out of reach unless
- * NEGOTIATOR_FUZZ_KNOWN=1 is set: frames the harness builds stay 9 bytes
- * under MAX_PAYLOAD (an id rewritten longer must not make a relayed frame
- * too long: "F2", "F3"), and an input writes at most 1.15 MB (a queued call's
- * pending buffer, 1.5 MiB, cannot overflow even with every frame's id
- * rewritten two digits longer: "F1").  The seeds known-f1-*, known-f2-*
- * and known-f3-* reach each of them in that mode.
+ * Frames the harness builds go up to MAX_PAYLOAD, and an input writes at
+ * most 2 MB: enough to overrun any window and a queued call's pending
+ * buffer (1.5 MiB).  The seeds f1-*, f2-* and f3-* are regressions for the
+ * relay bugs fixed on main ("F1": a cancel overflowing a queued call's
+ * pending buffer freed the call twice; "F2": a frame relayed to a client
+ * with a longer id went over MAX_PAYLOAD, a fatal error; "F3": a queued
+ * exec that the id rewrite made too long went out on the channel).
  */
 #include "fuzz.h"
 
@@ -72,7 +73,6 @@ static const char *const side_names[NSIDES] = {
 	"client 1", "client 2", "guest vm1 guest-to-host", "guest vm1 host-to-guest"
 };
 
-static int known;               /* NEGOTIATOR_FUZZ_KNOWN=1 */
 static unsigned long first_id;  /* a channel's first call id */
 static size_t budget;           /* bytes this input may still write */
 static char cmddir[1024];
@@ -372,8 +372,19 @@ h_guest_of(struct link *l)
 	return "vm1";
 }
 
+/* a policy, like host.c's: commands starting with "e" (echo, exit3) are
+ * refused on the served channel when the input's byte 0 has bit 4 */
+static int policy_on;
+
+static int
+h_allowed(struct link *l, const char *command)
+{
+	(void)l;
+	return !policy_on || command[0] != 'e';
+}
+
 static const struct daemon_hooks hooks = {
-	h_tick, h_lost, h_route, h_targets, h_signal, h_guest_of
+	h_tick, h_lost, h_route, h_targets, h_signal, h_guest_of, h_allowed
 };
 
 /* ---- a round of the loop ------------------------------------------------------- */
@@ -415,9 +426,7 @@ static struct buf last;         /* the last frame built, for REPEAT */
 static size_t
 cap_payload(size_t n)
 {
-	size_t max = known ? MAX_PAYLOAD : MAX_PAYLOAD - 9;
-
-	return n > max ? max : n;
+	return n > MAX_PAYLOAD ? MAX_PAYLOAD : n;
 }
 
 static void
@@ -579,13 +588,11 @@ op_hello(struct input *in, int i, int sync)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *k = getenv("NEGOTIATOR_FUZZ_KNOWN");
 	char path[1100];
 	size_t i;
 
 	(void)argc;
 	(void)argv;
-	known = k && strcmp(k, "1") == 0;
 	log_level = -1;         /* quiet, but for fatal() */
 	if (getenv("NEGOTIATOR_FUZZ_TRACE"))
 		log_level = LOG_LVL_TRACE;   /* every frame, to follow a reproducer */
@@ -642,7 +649,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_clock = cfg & 0x80 ? (mtime_t)-20000 : 1000000;
 	first_id = first_ids[(cfg >> 5) & 3];
-	budget = known ? 8000000 : 1150000;
+	policy_on = (cfg >> 4) & 1;
+	budget = 2000000;
 	for (i = 0; i < NSIDES; i++) {
 		sides[i].peer.fd = -1;
 		sides[i].refuse = 0;

@@ -14,8 +14,6 @@
 # "fuzz: N passed, M failed"; exits non-zero when a harness failed.
 #
 #   FUZZ_S=60 FUZZ_JOBS=2 FUZZ_TARGETS='frame msg shlex link daemon'
-#   NEGOTIATOR_FUZZ_KNOWN=1   lets the daemon harness reach the bugs being
-#                             fixed on other branches (daemon_fuzzer.c)
 #   reproduce: tests/fuzz/out/build/tests/fuzz/NAME tests/fuzz/out/NAME/crash-...
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -57,15 +55,15 @@ DEFS='-Dnow_ms=fuzz_now_ms -Dchild_spawn=fuzz_child_spawn -Dchild_kill=fuzz_chil
 say "building with $CC $SAN -fsanitize=fuzzer in $B"
 (
 	cd "$B" || exit 1
-	make CC="$CC" CFLAGS="$FZ -fsanitize=fuzzer-no-link" tests/unit exec.o || exit 1
+	make CC="$CC" CFLAGS="$FZ -fsanitize=fuzzer-no-link" tests/unit exec.o pgids.o || exit 1
 	$CC $FZ -fsanitize=fuzzer-no-link $DEFS -I. -c link.c -o tests/fuzz/link-fz.o || exit 1
 	$CC $FZ -fsanitize=fuzzer-no-link $DEFS -I. -c daemon.c -o tests/fuzz/daemon-fz.o || exit 1
-	base="common.o proto.o shlex.o compat/*.o"
+	base="common.o proto.o json.o shlex.o compat/*.o"
 	for h in $TARGETS; do
 		case $h in
 		frame|msg|shlex) objs=$base ;;
 		link) objs="$base tests/fuzz/link-fz.o" ;;
-		daemon) objs="$base exec.o tests/fuzz/link-fz.o tests/fuzz/daemon-fz.o" ;;
+		daemon) objs="$base exec.o pgids.o tests/fuzz/link-fz.o tests/fuzz/daemon-fz.o" ;;
 		*) echo "unknown harness: $h"; exit 1 ;;
 		esac
 		$CC $FZ -fsanitize=fuzzer -I. -Itests/fuzz -o "tests/fuzz/$h" "tests/fuzz/${h}_fuzzer.c" \

@@ -153,15 +153,14 @@ request_big() { byte 15; byte "$1"; byte "$2"; byte "$3"; byte "$4"; byte 130; u
   rounds 2; dframe 3 "exit 3999999990 status 0"; dframe 3 "out 1 wrapped"; dframe 3 "exit 1 status 0"
   rounds 3; } > "$f/ids-wrap"
 
-# The known bugs being fixed on other branches (see daemon_fuzzer.c), each
-# an input that reaches it with NEGOTIATOR_FUZZ_KNOWN=1 (and is cut short
-# of it without): F1, a cancel that overflows a queued call's pending
-# buffer (16 'in' frames fill the 1 MiB window, 58231 acks all but 4 bytes
-# of the rest); F2, 'out' relayed to a client whose id is 9 digits longer;
-# F3, a queued exec that the id rewrite makes longer than a frame may be.
+# The relay bugs F1-F3 fixed on main, as regressions: F1, a cancel that
+# overflows a queued call's pending buffer (16 'in' frames fill the 1 MiB
+# window, 58231 acks all but 4 bytes of the rest); F2, 'out' relayed to a
+# client whose id is 9 digits longer; F3, a queued exec that the id rewrite
+# makes longer than a frame may be.
 { byte 0; hello 0; request 0 0 1 7; rounds 1; data 0 0 1 32765 120; byte 3; byte 0; u16 15
   data 0 0 1 48 120; data 0 3 1 0 5; i=0; while [ $i -lt 14 ]; do byte 3; byte 0; u16 4096; i=$((i + 1)); done
-  byte 3; byte 0; u16 886; data 0 5 1 0 0; rounds 8; } > "$f/known-f1-cancel-overflows-pending"
-{ byte 0; hello 0; hello 3; request 0 0 255 7; rounds 2; data 3 1 1 32765 97; rounds 4; } > "$f/known-f2-out-relayed-grows"
-{ byte 64; hello 0; request_big 0 0 1 7 65509; rounds 2; hello 3; rounds 3; } > "$f/known-f3-queued-exec-too-long"
+  byte 3; byte 0; u16 886; data 0 5 1 0 0; rounds 8; } > "$f/f1-cancel-overflows-pending"
+{ byte 0; hello 0; hello 3; request 0 0 255 7; rounds 2; data 3 1 1 32765 97; rounds 4; } > "$f/f2-out-relayed-grows"
+{ byte 64; hello 0; request_big 0 0 1 7 65509; rounds 2; hello 3; rounds 3; } > "$f/f3-queued-exec-too-long"
 echo "seeds written to $C: $(find "$C" -type f | wc -l) files"
