@@ -1,5 +1,6 @@
 # negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`,
-# `make static`, `make vm-check`, `make bench`, `make portcheck`.
+# `make static`, `make vm-check`, `make bench`, `make portcheck`,
+# `make sanitize`, `make fuzz` (the last two need clang: see INSTALL).
 # Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX, DESTDIR and COMPAT.
 # compat/probe.sh finds out what the libc has (compat/config.h, and the
 # libraries to link in compat/config.libs), again whenever CC, the flags or
@@ -35,7 +36,7 @@ COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloe
 	compat/stat.o compat/peercred.o
 HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
 	compat/config.h paths.h
-TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile
+TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile tests/negbench
 
 all: negotiator-host negotiator-guest
 
@@ -121,6 +122,19 @@ demo: all tests/standin
 portcheck:
 	sh tests/portcheck.sh
 
+# make check built with -fsanitize=address,undefined and LeakSanitizer in a
+# copy of the tree (SAN_CC: clang, else gcc); any sanitizer report of any
+# process fails it.  One summary line (tests/sanitize.sh).
+sanitize:
+	SAN_CC='$(SAN_CC)' sh tests/sanitize.sh
+
+# the libFuzzer harnesses in tests/fuzz (clang), built in tests/fuzz/out/build,
+# FUZZ_S seconds each (default 60); a crash fails it and leaves its
+# reproducer in tests/fuzz/out/HARNESS/ (tests/fuzz/fuzz.sh)
+fuzz:
+	FUZZ_S='$(FUZZ_S)' FUZZ_JOBS='$(FUZZ_JOBS)' FUZZ_TARGETS='$(FUZZ_TARGETS)' \
+		sh tests/fuzz/fuzz.sh
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(BUILTINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SHAREDIR)
@@ -140,8 +154,8 @@ uninstall:
 
 clean:
 	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench
-	rm -rf static
+	rm -rf static tests/fuzz/out/build
 	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
 		compat/config.stamp compat/config.log
 
-.PHONY: all check vm-check bench demo portcheck static install uninstall clean FORCE
+.PHONY: all check vm-check bench demo portcheck sanitize fuzz static install uninstall clean FORCE

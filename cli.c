@@ -49,6 +49,7 @@ cli_command(const char *command)
 	if (!valid_command_name(argv[0], strlen(argv[0]))) {
 		fprintf(stderr, "%s: invalid command name: %s (allowed: A-Z a-z 0-9 . _ + -, "
 		        "not starting with . or -)\n", progname, argv[0]);
+		free_argv(argv);
 		exit(EXIT_NOTFOUND);
 	}
 	return argv;

@@ -402,6 +402,8 @@ client_run(int fd, const struct client_req *req)
 	if (c.reason[0])
 		error("%s", c.reason);
 	link_detach(&c.link);
+	buf_free(&c.out.q);
+	buf_free(&c.err.q);
 	return c.code;
 }
 

@@ -195,10 +195,14 @@ buf_len(const struct buf *b)
 	return b->end - b->start;
 }
 
+/* An empty buffer may have no memory yet, and NULL + 0 is undefined in C
+ * (and so is passing NULL to memcpy() even for 0 bytes): it points here. */
+static unsigned char buf_nothing[1];
+
 unsigned char *
 buf_ptr(const struct buf *b)
 {
-	return b->data + b->start;
+	return b->data ? b->data + b->start : buf_nothing;
 }
 
 unsigned char *
@@ -239,7 +243,7 @@ buf_append(struct buf *b, const void *p, size_t n)
 	unsigned char *d;
 
 	if (n == 0)
-		return 0;   /* nothing to copy (and p may be NULL) */
+		return 0;   /* p may be NULL, and b may have no memory yet */
 	d = buf_reserve(b, n);
 	if (!d)
 		return -1;

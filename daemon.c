@@ -57,6 +57,7 @@ struct link *links;
 static struct call *calls;
 static int listen_fd = -1;
 static void fail_calls_on(struct link *l, const char *why);
+static void relay_end(struct call *c, int code, const char *why);
 static const char *listen_path;
 static const struct daemon_hooks *hooks;
 static int stopping;
@@ -72,8 +73,19 @@ void
 daemon_remove_link(struct link *l)
 {
 	struct link **pp;
+	struct call *c, *next;
+	char reason[300];
 
 	fail_calls_on(l, "channel removed");
+	/* and the relayed calls still waiting for its session: the link may be
+	 * freed next, and nothing may point to it then */
+	for (c = calls; c; c = next) {
+		next = c->next;
+		if (c->down == l) {
+			snprintf(reason, sizeof reason, "%s: channel removed", l->name);
+			relay_end(c, EXIT_AGENT, reason);
+		}
+	}
 	for (pp = &links; *pp; pp = &(*pp)->next)
 		if ((*pp)->throttle == l)
 			(*pp)->throttle = NULL;
@@ -477,7 +489,8 @@ relay_queue(struct call *c, const char *head, size_t hl, const void *data, size_
 		buf_append(&c->pending, count, (size_t)cl);
 		buf_append(&c->pending, head, hl);
 		buf_append(&c->pending, d, n);
-		d += n;
+		if (n)
+			d += n;   /* d may be NULL (no data): NULL + 0 is undefined */
 		dl -= n;
 	} while (dl > 0);
 	return 0;
@@ -1186,56 +1199,91 @@ raise_fd_limit(void)
 	}
 }
 
+static struct loop_sets sets;
+
+/* Once, before the first daemon_step(). */
+void
+daemon_init(const struct daemon_hooks *h)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGIO, SIGUSR1, 0 };
+
+	hooks = h;
+	raise_fd_limit();
+	sig_setup(sigs);
+}
+
+/* One round of the loop: timers, one select() of at most max_wait ms (no
+ * limit but the timers' when negative), the I/O it found.  Returns 0 once
+ * the daemon is stopping (SIGTERM or SIGINT). */
+int
+daemon_step(long max_wait)
+{
+	mtime_t now = now_ms(), deadline = hooks->tick(now);
+	struct link *l;
+	long wait;
+
+	expire_queued(now);
+	for (l = links; l; l = l->next) {
+		mtime_t d;
+
+		link_timers(l, now, l->ncalls > 0);
+		process_link(l);    /* timers may have reset sessions */
+		if (l->ncalls == 0) {
+			buf_trim(&l->in);
+			buf_trim(&l->out);
+		}
+		d = link_deadline(l, now, l->ncalls > 0);
+		if (TIME_BEFORE(d, deadline))
+			deadline = d;
+	}
+	if (calls && TIME_BEFORE(now + 1000, deadline))
+		deadline = now + 1000;   /* queued-call expiry */
+	flush_links();
+	remove_dead_links();
+	build_sets(&sets);
+	wait = TIME_BEFORE(now, deadline) ? (long)(deadline - now) : 0;
+	if (max_wait >= 0 && wait > max_wait)
+		wait = max_wait;
+	if (select_sets(sets.maxfd + 1, &sets.r, &sets.w, wait) < 0) {
+		if (errno != EINTR)
+			fatal("select: %s", strerror(errno));
+		return !stopping;
+	}
+	if (fdset_has(&sets.r, sig_fd()))
+		handle_signals();
+	if (fdset_has(&sets.r, listen_fd))
+		accept_client();
+	service_links(&sets);
+	service_calls(&sets);
+	flush_links();
+	return !stopping;
+}
+
+/* The end: running commands are killed, every call and every local
+ * client's link is freed (channel links belong to the caller; they are
+ * left marked dead).  Returns how many calls were still there. */
+int
+daemon_fini(void)
+{
+	int n = 0;
+
+	shutdown_all();
+	while (calls) {
+		call_kill(calls);
+		n++;
+	}
+	remove_dead_links();
+	fdset_free(&sets.r);
+	fdset_free(&sets.w);
+	return n;
+}
+
 int
 daemon_run(const struct daemon_hooks *h)
 {
-	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGIO, SIGUSR1, 0 };
-	struct loop_sets s;
-	struct link *l;
-
-	hooks = h;
-	memset(&s, 0, sizeof s);
-	raise_fd_limit();
-	sig_setup(sigs);
-	while (!stopping) {
-		mtime_t now = now_ms(), deadline = h->tick(now);
-		long wait;
-
-		expire_queued(now);
-		for (l = links; l; l = l->next) {
-			mtime_t d;
-
-			link_timers(l, now, l->ncalls > 0);
-			process_link(l);    /* timers may have reset sessions */
-			if (l->ncalls == 0) {
-				buf_trim(&l->in);
-				buf_trim(&l->out);
-			}
-			d = link_deadline(l, now, l->ncalls > 0);
-			if (TIME_BEFORE(d, deadline))
-				deadline = d;
-		}
-		if (calls && TIME_BEFORE(now + 1000, deadline))
-			deadline = now + 1000;   /* queued-call expiry */
-		flush_links();
-		remove_dead_links();
-		build_sets(&s);
-		wait = TIME_BEFORE(now, deadline) ? (long)(deadline - now) : 0;
-		if (select_sets(s.maxfd + 1, &s.r, &s.w, wait) < 0) {
-			if (errno != EINTR)
-				fatal("select: %s", strerror(errno));
-			continue;
-		}
-		if (fdset_has(&s.r, sig_fd()))
-			handle_signals();
-		if (fdset_has(&s.r, listen_fd))
-			accept_client();
-		service_links(&s);
-		service_calls(&s);
-		flush_links();
-	}
-	shutdown_all();
-	fdset_free(&s.r);
-	fdset_free(&s.w);
+	daemon_init(h);
+	while (daemon_step(-1))
+		;
+	daemon_fini();
 	return 0;
 }

@@ -476,8 +476,10 @@ main(int argc, char **argv)
 	fd = control_connect(control, "guest");
 	if (fd < 0) {
 		fd = open_direct(&ports[1], req.timeout);
-		if (fd < 0)
+		if (fd < 0) {
+			free_argv(req.argv);
 			return EXIT_AGENT;
+		}
 		req.direct = 1;
 		req.eof_means_wait = !ports[1].is_unix;
 	}

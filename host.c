@@ -619,8 +619,10 @@ main(int argc, char **argv)
 	fd = control_connect(control, "host");
 	if (fd < 0) {
 		fd = connect_guest(req.target);
-		if (fd < 0)
+		if (fd < 0) {
+			free_argv(req.argv);
 			return EXIT_AGENT;
+		}
 		req.target = "";
 		req.direct = 1;
 	}

@@ -282,7 +282,8 @@ link_send_data(struct link *l, const char *head, size_t headlen, const void *dat
 
 		if (link_send(l, head, headlen, d, n) < 0)
 			return -1;
-		d += n;
+		if (n)
+			d += n;   /* d may be NULL (no data): NULL + 0 is undefined */
 		datalen -= n;
 	} while (datalen > 0);
 	return 0;

@@ -371,7 +371,10 @@ extern struct link *links;
 void daemon_add_link(struct link *l);
 void daemon_remove_link(struct link *l);     /* fails its calls, closes it */
 void daemon_listen(const char *path, int mode, const char *group);
-int daemon_run(const struct daemon_hooks *h);
+int daemon_run(const struct daemon_hooks *h);   /* init, step until stopped, fini */
+void daemon_init(const struct daemon_hooks *h);
+int daemon_step(long max_wait);              /* 0 once stopping */
+int daemon_fini(void);                       /* frees calls and client links */
 void daemon_link_lost(struct link *l, const char *why);
 
 /* ---- clients (client.c) ------------------------------------------------- */

@@ -420,6 +420,22 @@ $HOST -t 20 vm3 -e echo-args > /dev/null 2>"$T/err"; rc=$?
 check "guest without an agent: clear failure, 125" test "$rc" = 125
 check "... saying no agent answered" has "$T/err" "no agent answered"
 check "vm1 unaffected" $HOST vm1 -e echo-args
+# a guest whose channels vanish while a call waits for its session: the
+# call fails at once, and nothing is left pointing to the dropped guest
+# (it used to stay queued until the 5 s expiry, then read freed memory)
+mkdir -p "$T/g5"
+start_standin vm5 "$T/g5"
+$HOST -t 20 vm5 -e echo-args > /dev/null 2>"$T/err" &
+c=$!
+sleep 0.5
+kill "$(cat "$T/standin-vm5.pid")"
+t0=$(date +%s)
+wait $c; rc=$?
+t1=$(date +%s)
+check "channels gone under a queued call: it fails with 125" test "$rc" = 125
+check "... at once, saying the channel was removed ($((t1 - t0)) s)" \
+	test "$((t1 - t0))" -le 3 -a -n "$(grep 'channel removed' "$T/err")"
+check "... and the host daemon lives on" alive $HOSTPID
 
 # ---- hostile peers and local clients (the audit findings F1-F10) --------------------------------
 HOSTILE="$B/tests/hostile"

@@ -190,5 +190,6 @@ main(int argc, char **argv)
 			bad++;
 		printf("%ld\n", usec_now() - t0);
 	}
+	link_detach(&l);   /* closes, frees the buffers (make sanitize: no leak) */
 	return bad ? 1 : 0;
 }

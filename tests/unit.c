@@ -295,6 +295,13 @@ test_buffer(void)
 	buf_trim(&b);
 	check(p && buf_len(&b) == 100, "buf: trim keeps a buffer that holds data");
 	buf_free(&b);
+	/* no memory yet: still a pointer (NULL + 0 is undefined), and 0 bytes
+	 * from NULL are appended without touching memcpy (make sanitize) */
+	buf_init(&b, 10);
+	check(buf_ptr(&b) != NULL && buf_len(&b) == 0, "buf: an empty buffer with no memory has a pointer");
+	check(buf_append(&b, NULL, 0) == 0 && buf_len(&b) == 0 && b.data == NULL,
+	      "buf: appending nothing (from NULL) allocates nothing");
+	buf_free(&b);
 }
 
 static void
@@ -769,6 +776,11 @@ test_send_read(void)
 	      "send_read: a short read moved down to its count");
 	close(fds[1]);
 	check(link_send_read(&l, "out 7 ", 6, fds[0], 100) == 0, "send_read: EOF is 0");
+	/* a head without data (eof, cancel, ack relayed): data may be NULL, and
+	 * no arithmetic may be done on it (make sanitize: NULL + 0 is undefined) */
+	buf_clear(&l.out);
+	check(link_send_data(&l, "eof 7", 5, NULL, 0) == 0 && buf_len(&l.out) == 7 &&
+	      memcmp(buf_ptr(&l.out), "5\neof 7", 7) == 0, "send_data: a head alone, data NULL");
 	close(fds[0]);
 	buf_free(&l.in);
 	buf_free(&l.out);
