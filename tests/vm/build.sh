@@ -28,15 +28,24 @@ if [ ! -d "$CACHE/kernel/boot" ]; then
 	[ -n "$KPKG" ] || { say "cannot find the kernel package (apt-get update?)"; exit 1; }
 	say "downloading $KPKG"
 	(cd "$CACHE/debs" && apt-get download -qq "$KPKG" 2>/dev/null)
-	rm -rf "$CACHE/kernel.new" && mkdir "$CACHE/kernel.new"
+	rm -rf "$CACHE/kernel.new" "$CACHE/kernel.min" && mkdir "$CACHE/kernel.new"
 	dpkg-deb -x "$CACHE"/debs/linux-image-*.deb "$CACHE/kernel.new"
-	mv "$CACHE/kernel.new" "$CACHE/kernel"
+	# keep only what the guest boots with: the unpacked package is about
+	# 400 MB of modules, and CI machines have little disk to spare
+	for f in "$CACHE"/kernel.new/boot/vmlinuz-* $(find "$CACHE/kernel.new/lib/modules" \
+			-name 'virtio*.ko*'); do
+		d="$CACHE/kernel.min${f#"$CACHE/kernel.new"}"
+		mkdir -p "$(dirname "$d")" && cp "$f" "$d"
+	done
+	rm -rf "$CACHE/kernel.new" "$CACHE"/debs/linux-image-*.deb
+	mv "$CACHE/kernel.min" "$CACHE/kernel"
 fi
 if [ ! -d "$CACHE/qga/usr" ]; then
 	say "downloading qemu-guest-agent"
 	(cd "$CACHE/debs" && apt-get download -qq qemu-guest-agent 2>/dev/null)
 	rm -rf "$CACHE/qga.new" && mkdir "$CACHE/qga.new"
 	dpkg-deb -x "$CACHE"/debs/qemu-guest-agent_*.deb "$CACHE/qga.new"
+	rm -f "$CACHE"/debs/qemu-guest-agent_*.deb
 	mv "$CACHE/qga.new" "$CACHE/qga"
 fi
 KVER=$(ls "$CACHE/kernel/lib/modules" | head -n 1)
