@@ -33,6 +33,7 @@ struct client {
 	int sent, done, code;
 	int heard;                    /* the far side said anything about the call */
 	int stdin_open;
+	int py;                       /* the peer is python-negotiator */
 	unsigned long in_unacked;     /* stdin bytes sent, not acked */
 	unsigned long delivered;      /* written locally, ack pending */
 	struct sink out, err;
@@ -143,11 +144,86 @@ send_request(struct client *c)
 	}
 }
 
+/* A python-negotiator server takes the whole stdin in the request. */
+static void
+py_send_request(struct client *c)
+{
+	const struct client_req *r = c->req;
+	unsigned char data[DATA_CHUNK];
+	struct buf in, req;
+	ssize_t n;
+
+	c->py = c->sent = 1;
+	buf_init(&in, PY_MAX_FRAME);
+	buf_init(&req, (size_t)-1);
+	if (r->op == OP_LIST) {
+		py_request_list(&req);
+	} else {
+		while (c->stdin_open && !isatty(0)) {
+			n = read(0, data, sizeof data);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				wait_fd(0, 1, -1);
+				continue;
+			}
+			if (n <= 0)
+				break;
+			if (buf_append(&in, data, (size_t)n) < 0) {
+				finish(c, EXIT_USAGE, "stdin too long for a python-negotiator agent "
+				       "(it takes all of it in one frame of at most 64 MiB)");
+				goto out;
+			}
+		}
+		c->stdin_open = 0;
+		py_request_exec(&req, r->argv, buf_ptr(&in), buf_len(&in), buf_len(&in) > 0);
+	}
+	if (buf_len(&req) > PY_MAX_FRAME)
+		finish(c, EXIT_USAGE, "request too long for a python-negotiator agent (at most "
+		       "64 MiB of JSON)");
+	else
+		link_send_json(&c->link, buf_ptr(&req), buf_len(&req));
+out:
+	buf_free(&in);
+	buf_free(&req);
+}
+
+static void
+py_on_answer(struct client *c, const struct msg *m)
+{
+	const char *why = NULL;
+	char text[200];
+	int code;
+
+	c->heard = 1;
+	if (m->datalen == 0) {
+		snprintf(text, sizeof text, "the python agent's answer is %lu bytes, over the "
+		         "limit of %lu", m->num, PY_MAX_FRAME);
+		finish(c, EXIT_AGENT, text);
+		return;
+	}
+	c->out.q.limit = c->err.q.limit = (size_t)-1;
+	code = py_parse_answer(m->data, m->datalen, c->req->op == OP_LIST, &c->out.q, &c->err.q,
+	                       &why);
+	if (why) {
+		buf_clear(&c->out.q);
+		snprintf(text, sizeof text, "malformed answer from the python agent: %s", why);
+		finish(c, EXIT_AGENT, text);
+		return;
+	}
+	finish(c, code, NULL);
+}
+
 static void
 on_message(struct client *c, const struct msg *m)
 {
 	char text[600];
 
+	if (m->type == M_JSON) {
+		if (c->py)
+			py_on_answer(c, m);
+		return;
+	}
 	if (m->id != CALL_ID)
 		return;
 	c->heard = 1;
@@ -180,6 +256,8 @@ process(struct client *c)
 	while (!c->done && (ev = link_next(&c->link, &m)) != EV_NONE) {
 		if (ev == EV_RESET && c->sent)
 			finish(c, EXIT_AGENT, "the session was reset by the other side");
+		else if (ev == EV_UP && !c->sent && c->link.mode == LM_PYTHON)
+			py_send_request(c);
 		else if (ev == EV_UP && !c->sent)
 			send_request(c);
 		else if (ev == EV_MSG)
@@ -228,7 +306,7 @@ on_timeout(struct client *c)
 {
 	char why[128];
 
-	if (c->sent && !c->heard) {
+	if (c->sent && !c->heard && !c->py) {
 		/* not even "it runs": the agent is not answering (stopped, frozen,
 		 * or its session not up): that is 125, not a slow command */
 		link_sendf(&c->link, "cancel %lu", CALL_ID);
@@ -237,6 +315,12 @@ on_timeout(struct client *c)
 		         "running? frozen?); the call was cancelled",
 		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
 		finish(c, EXIT_AGENT, why);
+	} else if (c->py) {
+		snprintf(why, sizeof why,
+		         "timeout: no result within %ld second%s; the python-negotiator agent "
+		         "cannot cancel: the command may still run there",
+		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
+		finish(c, EXIT_TIMEOUT, why);
 	} else if (c->sent) {
 		link_sendf(&c->link, "cancel %lu", CALL_ID);
 		snprintf(why, sizeof why,

@@ -51,6 +51,13 @@ struct call {
 	mtime_t queued_at;
 	unsigned long up_unacked;   /* data sent toward up, not acked */
 	unsigned long down_unacked; /* data sent toward down, not acked */
+	/* python-negotiator peers (see "python streams" below) */
+	int py;                     /* served for, or relayed to, a python peer */
+	char **argv;                /* the command (request or messages) */
+	int list;                   /* relayed: list_commands */
+	unsigned long seq;          /* relayed: order of arrival */
+	struct buf errtext;         /* CALL_TEXT: after text, this as stderr, */
+	int text_code;              /* ... then this exit status */
 };
 
 struct link *links;
@@ -160,6 +167,7 @@ call_new(enum call_kind kind, struct link *up, unsigned long up_id)
 	buf_init(&c->stdin_q, CALL_WINDOW);
 	buf_init(&c->text, (size_t)-1);
 	buf_init(&c->pending, CALL_WINDOW + 8 * MAX_PAYLOAD);
+	buf_init(&c->errtext, (size_t)-1);
 	c->next = calls;
 	calls = c;
 	up->ncalls++;
@@ -191,9 +199,16 @@ call_free(struct call *c)
 	buf_free(&c->stdin_q);
 	buf_free(&c->text);
 	buf_free(&c->pending);
+	buf_free(&c->errtext);
+	free_argv(c->argv);
+	if (c->py && c->kind == CALL_EXEC)
+		c->up->hold = 0;            /* the next python request may be read */
 	c->up->ncalls--;
-	if (c->down)
+	if (c->down) {
 		c->down->ncalls--;
+		if (c->down->py_call == c)
+			c->down->py_call = NULL;   /* its answer will be dropped */
+	}
 	free(c);
 }
 
@@ -380,29 +395,33 @@ serve_text(struct link *l, unsigned long id, struct buf *text)
 
 /* The command list as the peer may see it: only what it may run. */
 static void
-serve_list(struct link *l, unsigned long id)
+allowed_commands(struct link *l, struct buf *text)
 {
-	struct buf all, text;
+	struct buf all;
 	unsigned char *p, *nl;
 
 	buf_init(&all, (size_t)-1);
 	commands_list(&all);
-	if (!hooks->allowed) {
-		serve_text(l, id, &all);
-		return;
-	}
-	buf_init(&text, (size_t)-1);
 	while (buf_len(&all)) {
 		p = buf_ptr(&all);
 		nl = memchr(p, '\n', buf_len(&all));   /* every name ends with one */
 		*nl = '\0';
-		if (hooks->allowed(l, (const char *)p)) {
-			buf_append(&text, p, (size_t)(nl - p));
-			buf_append(&text, "\n", 1);
+		if (!hooks->allowed || hooks->allowed(l, (const char *)p)) {
+			buf_append(text, p, (size_t)(nl - p));
+			buf_append(text, "\n", 1);
 		}
 		buf_consume(&all, (size_t)(nl - p) + 1);
 	}
 	buf_free(&all);
+}
+
+static void
+serve_list(struct link *l, unsigned long id)
+{
+	struct buf text;
+
+	buf_init(&text, (size_t)-1);
+	allowed_commands(l, &text);
 	serve_text(l, id, &text);
 }
 
@@ -504,11 +523,24 @@ relay_down(struct call *c, const char *head, size_t hl, const void *data, size_t
 	               : relay_queue(c, head, hl, data, dl);
 }
 
+static void py_adopt(struct call *c);
+static void py_next(struct link *d);
+
 static void
 relay_send_request(struct call *c)
 {
 	struct link *d = c->down;
 
+	if (d->mode == LM_PYTHON) {   /* the far side turned out to be python */
+		py_adopt(c);
+		py_next(d);
+		return;
+	}
+	if (c->py) {   /* its frames were given up for python's request */
+		relay_end(c, EXIT_AGENT, "the peer changed from python-negotiator to negotiator "
+		          "while the call waited; try again");
+		return;
+	}
 	if (buf_append(&d->out, buf_ptr(&c->pending), buf_len(&c->pending)) < 0) {
 		relay_end(c, EXIT_AGENT, "channel output queue full");
 		return;
@@ -518,10 +550,13 @@ relay_send_request(struct call *c)
 	c->sent = 1;
 }
 
+static unsigned long relay_seq;
+
 static void
 relay_start(struct link *l, const struct msg *m)
 {
 	char target[MAX_NAME + 1], why[400], head[40];
+	const char *reason;
 	const unsigned char *p = m->data, *end = m->data + m->datalen, *s;
 	size_t n;
 	struct link *d;
@@ -559,6 +594,11 @@ relay_start(struct link *l, const struct msg *m)
 		d->next_id = 1;
 	d->ncalls++;
 	c->queued_at = now_ms();
+	/* what a python server would need instead of our frames */
+	c->list = m->type == M_LIST;
+	if (!c->list)
+		c->argv = request_argv(m, target, sizeof target, &reason);
+	c->seq = ++relay_seq;
 	relay_queue(c, head, (size_t)hl, p, (size_t)(end - p));
 	if (d->up)
 		relay_send_request(c);
@@ -584,6 +624,8 @@ ack_amount(unsigned long *unacked, unsigned long n)
 	return n;
 }
 
+static void py_from_up(struct call *c, const struct msg *m);
+
 static void
 relay_from_up(struct call *c, const struct msg *m)
 {
@@ -591,6 +633,10 @@ relay_from_up(struct call *c, const struct msg *m)
 	unsigned long n;
 	int hl;
 
+	if (c->py) {
+		py_from_up(c, m);
+		return;
+	}
 	switch (m->type) {
 	case M_IN:
 		if (!window_ok(c->down_unacked, m->datalen)) {
@@ -666,6 +712,9 @@ relay_from_down(struct call *c, const struct msg *m)
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
+static void py_answer(struct link *d, const struct msg *m);
+static void py_serve(struct link *l, const struct msg *m);
+
 static void
 on_request(struct link *l, const struct msg *m)
 {
@@ -713,6 +762,12 @@ on_message(struct link *l, const struct msg *m)
 	case M_LIST:
 	case M_GUESTS:
 		on_request(l, m);
+		return;
+	case M_JSON:
+		if (l->quiet)
+			py_serve(l, m);
+		else
+			py_answer(l, m);
 		return;
 	default:
 		break;
@@ -829,6 +884,352 @@ exit_code_of(int status, int *signaled)
 	return *signaled ? WTERMSIG(status) : WEXITSTATUS(status);
 }
 
+/* ---- python streams ----------------------------------------------------------- */
+
+/*
+ * A channel in python mode (link.c found a python-negotiator peer) carries
+ * one JSON request and then its answer, in lockstep, and nothing else.
+ *
+ * Relayed calls toward a python server: the call's stdin is collected (and
+ * acknowledged to the local client at once) until it ends; then the call
+ * waits its turn (oldest first) for the one request in flight.  The answer
+ * turns the call into a CALL_TEXT, which hands stdout, the error text and
+ * the exit status to the client as a native agent would.  A call given up
+ * (cancel, timeout) cannot be stopped over there: python has no cancel.  Its
+ * answer is awaited and dropped before the next request goes out.
+ *
+ * Calls served for a python client: the request runs like a native one, but
+ * stdout is collected (stderr goes nowhere, as with python) and answered in
+ * one frame, with python's texts for failures.  The link reads no further
+ * request until then (l->hold).
+ */
+
+/* Native frames queued for the far side before it turned out to be python:
+ * stdin is kept for the request, and the client's stdin is acked. */
+static void
+py_adopt(struct call *c)
+{
+	const unsigned char *p, *payload;
+	size_t plen, used;
+	struct msg m;
+	const char *why;
+	int first = 1;
+
+	if (c->py)
+		return;
+	c->py = 1;
+	c->stdin_q.limit = PY_MAX_FRAME;
+	c->stdin_eof = c->list;
+	p = buf_ptr(&c->pending);
+	while (frame_parse(p, buf_len(&c->pending) - (size_t)(p - buf_ptr(&c->pending)),
+	                   &payload, &plen, &used) == FRAME_OK) {
+		p += used;
+		if (first || msg_parse(payload, plen, &m, &why) < 0) {
+			first = 0;    /* the request itself */
+			continue;
+		}
+		if (m.type == M_IN)
+			buf_append(&c->stdin_q, m.data, m.datalen);
+		else if (m.type == M_EOF)
+			c->stdin_eof = 1;
+	}
+	buf_free(&c->pending);
+	if (c->down_unacked)
+		link_sendf(c->up, "ack %lu %lu", c->up_id, c->down_unacked);
+	c->down_unacked = 0;
+}
+
+/* The next call's request, if none is in flight on d. */
+static void
+py_next(struct link *d)
+{
+	struct call *c, *best;
+	struct buf req;
+	char why[200];
+
+	while (!d->py_inflight && d->up && d->mode == LM_PYTHON) {
+		for (best = NULL, c = calls; c; c = c->next)
+			if (c->kind == CALL_RELAY && c->down == d && c->py && !c->sent &&
+			    c->stdin_eof && (!best || c->seq < best->seq))
+				best = c;
+		if (!best)
+			return;
+		if (!best->list && (!best->argv || !best->argv[0])) {
+			relay_end(best, EXIT_AGENT, "malformed request");
+			continue;
+		}
+		buf_init(&req, (size_t)-1);
+		if (best->list)
+			py_request_list(&req);
+		else
+			py_request_exec(&req, best->argv, buf_ptr(&best->stdin_q),
+			                buf_len(&best->stdin_q), buf_len(&best->stdin_q) > 0);
+		buf_free(&best->stdin_q);
+		if (buf_len(&req) > PY_MAX_FRAME) {
+			snprintf(why, sizeof why, "request too long for a python-negotiator peer: "
+			         "%lu bytes of JSON, at most %lu", (unsigned long)buf_len(&req),
+			         PY_MAX_FRAME);
+			buf_free(&req);
+			relay_end(best, EXIT_USAGE, why);
+			continue;
+		}
+		if (link_send_json(d, buf_ptr(&req), buf_len(&req)) < 0) {
+			buf_free(&req);
+			relay_end(best, EXIT_AGENT, "channel output queue full");
+			continue;
+		}
+		buf_free(&req);
+		best->sent = 1;
+		d->py_inflight = 1;
+		d->py_call = best;
+		/* "the agent has it": a timeout is then the command's, not a dead agent's */
+		link_sendf(best->up, "out %lu ", best->up_id);
+	}
+}
+
+static void
+py_from_up(struct call *c, const struct msg *m)
+{
+	char why[200];
+
+	switch (m->type) {
+	case M_IN:
+		if (c->sent || c->stdin_eof)
+			break;
+		if (buf_append(&c->stdin_q, m->data, m->datalen) < 0) {
+			snprintf(why, sizeof why, "stdin too long for a python-negotiator peer "
+			         "(it takes all of it in one frame, at most %lu bytes)", PY_MAX_FRAME);
+			relay_end(c, EXIT_USAGE, why);
+			return;
+		}
+		link_sendf(c->up, "ack %lu %lu", c->up_id, (unsigned long)m->datalen);
+		break;
+	case M_EOF:
+		c->stdin_eof = 1;
+		py_next(c->down);
+		break;
+	case M_CANCEL:
+		if (c->sent)
+			link_log(c->down, LOG_LVL_INFO, "a call was given up, but python-negotiator "
+			         "cannot cancel: its answer will be dropped");
+		relay_end(c, 0, NULL);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A python server's answer: the call in flight becomes a CALL_TEXT. */
+static void
+py_answer(struct link *d, const struct msg *m)
+{
+	struct call *c = d->py_call;
+	const char *why = NULL;
+	char text[200];
+
+	if (!d->py_inflight) {
+		link_log(d, LOG_LVL_WARN, "an answer nobody asked for: ignored");
+		return;
+	}
+	d->py_inflight = 0;
+	d->py_call = NULL;
+	if (c) {
+		if (m->datalen == 0) {
+			snprintf(text, sizeof text, "the python agent's answer is %lu bytes, over the "
+			         "limit of %lu\n", m->num, PY_MAX_FRAME);
+			buf_append(&c->errtext, text, strlen(text));
+			c->text_code = EXIT_AGENT;
+		} else {
+			c->text_code = py_parse_answer(m->data, m->datalen, c->list, &c->text,
+			                               &c->errtext, &why);
+			if (why) {
+				buf_clear(&c->text);
+				snprintf(text, sizeof text, "malformed answer from the python agent: %s\n",
+				         why);
+				buf_append(&c->errtext, text, strlen(text));
+				c->text_code = EXIT_AGENT;
+			}
+		}
+		c->kind = CALL_TEXT;
+		c->out_unacked = 0;
+		d->ncalls--;
+		c->down = NULL;
+	}
+	py_next(d);
+}
+
+static void
+py_send_answer(struct link *l, struct buf *json)
+{
+	struct buf e;
+	char text[200];
+
+	if (buf_len(json) > PY_MAX_FRAME) {
+		snprintf(text, sizeof text, "answer too long for python-negotiator's protocol: "
+		         "%lu bytes of JSON, at most %lu", (unsigned long)buf_len(json), PY_MAX_FRAME);
+		buf_init(&e, (size_t)-1);
+		py_answer_error(&e, text, strlen(text));
+		link_send_json(l, buf_ptr(&e), buf_len(&e));
+		buf_free(&e);
+	} else {
+		link_send_json(l, buf_ptr(json), buf_len(json));
+	}
+}
+
+static void
+py_fail(struct link *l, const char *text)
+{
+	struct buf b;
+
+	buf_init(&b, (size_t)-1);
+	py_answer_error(&b, text, strlen(text));
+	py_send_answer(l, &b);
+	buf_free(&b);
+}
+
+/* A python client's request, served. */
+static void
+py_serve(struct link *l, const struct msg *m)
+{
+	char path[4096], why[600], text[300], *name, *slash;
+	struct buf input, b, ans;
+	char **argv = NULL;
+	struct call *c;
+	int rc, has_input;
+
+	if (!l->serves) {
+		py_fail(l, "this channel does not accept requests");
+		return;
+	}
+	if (m->datalen == 0) {
+		snprintf(why, sizeof why, "request of %lu bytes is over the limit of %lu", m->num,
+		         PY_MAX_FRAME);
+		py_fail(l, why);
+		return;
+	}
+	buf_init(&input, (size_t)-1);
+	rc = py_parse_request(m->data, m->datalen, &argv, &input, &has_input, why, sizeof why);
+	if (rc == PY_BAD) {
+		link_log(l, LOG_LVL_INFO, "python request refused: %s", why);
+		py_fail(l, why);
+		goto out;
+	}
+	if (rc == PY_LIST) {
+		buf_init(&b, (size_t)-1);
+		buf_init(&ans, (size_t)-1);
+		allowed_commands(l, &b);
+		py_answer_list(&ans, buf_ptr(&b), buf_len(&b));
+		py_send_answer(l, &ans);
+		buf_free(&b);
+		buf_free(&ans);
+		goto out;
+	}
+	/* python runs basename(args[0]) */
+	name = argv[0];
+	while ((slash = strrchr(name, '/')) != NULL && slash[1] == '\0')
+		*slash = '\0';
+	if ((slash = strrchr(name, '/')) != NULL)
+		memmove(name, slash + 1, strlen(slash + 1) + 1);
+	if (!valid_command_name(name, strlen(name))) {
+		snprintf(why, sizeof why, "External command isn't available!\n\nCommand:\n%s",
+		         escape_text(text, sizeof text, name, strlen(name)));
+		py_fail(l, why);
+		goto out;
+	}
+	if (hooks->allowed && !hooks->allowed(l, name)) {
+		snprintf(why, sizeof why, "command %s not allowed for guest %s", name,
+		         hooks->guest_of ? hooks->guest_of(l) : "?");
+		warn("%s: python call refused: %s", l->name, why);
+		py_fail(l, why);
+		goto out;
+	}
+	rc = command_find(name, path, sizeof path);
+	if (rc) {
+		buf_init(&b, (size_t)-1);
+		if (rc == EXIT_NOTFOUND) {
+			py_exit_message(&b, 0, EXIT_NOTFOUND, argv, NULL, 0);
+		} else {
+			snprintf(why, sizeof why, "[Errno 13] Permission denied: '%s'", path);
+			buf_append(&b, why, strlen(why));
+		}
+		buf_append(&b, "", 1);
+		py_fail(l, (const char *)buf_ptr(&b));
+		buf_free(&b);
+		goto out;
+	}
+	c = call_new(CALL_EXEC, l, 0);
+	c->py = 1;
+	c->argv = argv;
+	argv = NULL;
+	rc = child_spawn(&c->child, path, c->argv, hooks->guest_of ? hooks->guest_of(l) : NULL,
+	                 why, sizeof why);
+	if (rc) {
+		py_fail(l, why);
+		call_free(c);
+		goto out;
+	}
+	link_log(l, LOG_LVL_DEBUG, "python call: running %s (pid %ld)", path, (long)c->child.pid);
+	c->stdin_q.limit = (size_t)-1;
+	c->text.limit = PY_MAX_FRAME;
+	if (has_input)
+		buf_append(&c->stdin_q, buf_ptr(&input), buf_len(&input));
+	c->stdin_eof = 1;
+	l->hold = 1;
+out:
+	buf_free(&input);
+	free_argv(argv);
+}
+
+/* A served python call's output: stdout kept for the answer, stderr
+ * dropped (python sends it to its log); beyond the limit, counted only. */
+static void
+py_pump(struct call *c, int *fd, int keep)
+{
+	char chunk[65536];
+	ssize_t n;
+
+	do
+		n = read(*fd, chunk, sizeof chunk);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		if (keep && buf_append(&c->text, chunk, (size_t)n) < 0)
+			c->text_code = 1;   /* over the limit */
+	} else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+		close_fd(fd);
+	}
+}
+
+/* The command is over: its answer, then the next request may be read. */
+static void
+py_served(struct call *c)
+{
+	struct link *l = c->up;
+	struct buf b;
+	char text[200];
+	int sig, code = exit_code_of(c->child.status, &sig);
+
+	buf_init(&b, (size_t)-1);
+	if (c->text_code) {
+		snprintf(text, sizeof text, "output too long for python-negotiator's protocol "
+		         "(at most %lu bytes)", PY_MAX_FRAME);
+		py_answer_error(&b, text, strlen(text));
+	} else if (code == 0 && !sig) {
+		py_answer_output(&b, buf_ptr(&c->text), buf_len(&c->text));
+	} else {
+		struct buf t;
+
+		buf_init(&t, (size_t)-1);
+		py_exit_message(&t, sig, code, c->argv, buf_ptr(&c->text), buf_len(&c->text));
+		py_answer_error(&b, (const char *)buf_ptr(&t), buf_len(&t));
+		buf_free(&t);
+	}
+	py_send_answer(l, &b);
+	buf_free(&b);
+	link_log(l, LOG_LVL_DEBUG, "python call finished (%s %d)", sig ? "signal" : "status", code);
+	call_free(c);   /* lets go of l->hold */
+	process_link(l);   /* a request that came meanwhile */
+}
+
 /* Returns 1 when the call finished and was freed. */
 static int
 served_progress(struct call *c)
@@ -837,20 +1238,32 @@ served_progress(struct call *c)
 	int hl, sig, code;
 
 	if (c->kind == CALL_TEXT) {
-		while (buf_len(&c->text) && c->out_unacked < CALL_WINDOW && link_out_room(c->up)) {
-			size_t n = buf_len(&c->text);
+		/* the text as stdout, then errtext as stderr, then the status */
+		struct buf *t = buf_len(&c->text) ? &c->text : &c->errtext;
+
+		while (buf_len(t) && c->out_unacked < CALL_WINDOW && link_out_room(c->up)) {
+			size_t n = buf_len(t);
 
 			if (n > DATA_CHUNK)
 				n = DATA_CHUNK;
-			hl = snprintf(head, sizeof head, "out %lu ", c->up_id);
-			link_send(c->up, head, (size_t)hl, buf_ptr(&c->text), n);
-			buf_consume(&c->text, n);
+			hl = snprintf(head, sizeof head, "%s %lu ", t == &c->text ? "out" : "err",
+			              c->up_id);
+			link_send(c->up, head, (size_t)hl, buf_ptr(t), n);
+			buf_consume(t, n);
 			c->out_unacked += n;
+			if (!buf_len(t))
+				t = &c->errtext;
 		}
-		if (buf_len(&c->text))
+		if (buf_len(&c->text) || buf_len(&c->errtext))
 			return 0;
-		link_sendf(c->up, "exit %lu status 0", c->up_id);
+		link_sendf(c->up, "exit %lu status %d", c->up_id, c->text_code);
 		call_free(c);
+		return 1;
+	}
+	if (c->py) {
+		if (!c->child.reaped || c->child.out >= 0 || c->child.err >= 0)
+			return 0;
+		py_served(c);
 		return 1;
 	}
 	served_acks(c);
@@ -890,7 +1303,8 @@ expire_queued(mtime_t now)
 
 	for (c = calls; c; c = next) {
 		next = c->next;
-		if (c->kind == CALL_RELAY && !c->sent &&
+		/* (a call waiting its turn on a python stream that is up waits on) */
+		if (c->kind == CALL_RELAY && !c->sent && !c->down->up &&
 		    !TIME_BEFORE(now, c->queued_at + QUEUE_WAIT)) {
 			snprintf(why, sizeof why, "%s: no agent answered within %d seconds",
 			         c->down->name, QUEUE_WAIT / 1000);
@@ -1017,7 +1431,7 @@ remove_dead_links(void)
 static int
 link_wants_read(struct link *l)
 {
-	if (l->fd < 0 || l->paused || l->dead)
+	if (l->fd < 0 || l->paused || l->dead || l->hold)
 		return 0;
 	if (l->kind != LINK_CONTROL)
 		return buf_len(&l->out) < OUT_READ_STOP;
@@ -1085,7 +1499,7 @@ build_sets(struct loop_sets *s)
 
 		if (c->kind != CALL_EXEC)
 			continue;
-		room = c->up->up && link_out_room(c->up) && c->out_unacked < CALL_WINDOW;
+		room = c->py || (c->up->up && link_out_room(c->up) && c->out_unacked < CALL_WINDOW);
 		if (room) {
 			want(s, c->child.out, 0);
 			want(s, c->child.err, 0);
@@ -1145,7 +1559,16 @@ service_calls(struct loop_sets *s)
 
 	for (c = calls; c; c = next) {
 		next = c->next;
-		if (c->kind == CALL_EXEC) {
+		if (c->kind == CALL_EXEC && c->py) {
+			if (fdset_has(&s->r, c->child.out))
+				py_pump(c, &c->child.out, 1);
+			if (fdset_has(&s->r, c->child.err))
+				py_pump(c, &c->child.err, 0);
+			if (fdset_has(&s->w, c->child.in))
+				pump_stdin(c);
+			if (c->stdin_eof && buf_len(&c->stdin_q) == 0)
+				close_fd(&c->child.in);
+		} else if (c->kind == CALL_EXEC) {
 			if (fdset_has(&s->r, c->child.out) && c->up->up && link_out_room(c->up))
 				pump_output(c, &c->child.out, "out");
 			if (fdset_has(&s->r, c->child.err) && c->up->up && link_out_room(c->up))

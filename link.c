@@ -78,6 +78,9 @@ static void
 new_session(struct link *l)
 {
 	l->partial = 0;
+	l->hold = l->py_inflight = 0;
+	l->py_call = NULL;
+	l->py_skip = 0;
 	l->mode = l->probe || l->quiet ? LM_UNKNOWN : LM_NATIVE;
 	l->probed = 0;
 	l->peer_instance[0] = '\0';
@@ -609,6 +612,7 @@ json_frame(struct link *l, const unsigned char *payload, size_t plen, struct msg
 	if (ev == EV_MSG) {
 		m->type = M_JSON;
 		m->id = 0;
+		m->num = 0;
 		m->data = payload;
 		m->datalen = plen;
 	}
@@ -634,18 +638,54 @@ json_scan(const unsigned char *p, size_t len)
 	return len;
 }
 
+/* the count of a frame whose count line is complete, or 0 */
+static unsigned long
+py_count(const struct link *l)
+{
+	const unsigned char *p = buf_ptr(&l->in), *nl = memchr(p, '\n', buf_len(&l->in));
+	unsigned long n = 0;
+
+	if (!nl)
+		return 0;
+	for (; p < nl; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (n > 100000000000UL)
+				return 0;
+			n = n * 10 + (unsigned long)(*p - '0');
+		} else if (*p != ' ' && *p != '\t' && *p != '\r') {
+			return 0;
+		}
+	}
+	return n;
+}
+
 static enum link_event
 next_python(struct link *l, struct msg *m, int *native)
 {
 	const unsigned char *payload;
 	enum link_event ev;
 	size_t plen, used;
+	unsigned long big;
 	int rc = py_frame_parse(buf_ptr(&l->in), buf_len(&l->in), PY_MAX_FRAME, &payload,
 	                        &plen, &used);
 
 	*native = 0;
 	if (rc == FRAME_MORE)
 		return EV_NONE;
+	if (rc == FRAME_BAD && l->mode == LM_PYTHON && (big = py_count(l)) > PY_MAX_FRAME) {
+		/* over our limit: the frame is skipped as it arrives, and the
+		 * request or answer it was gets an error instead */
+		link_log(l, LOG_LVL_WARN, "a JSON frame of %lu bytes is over the limit of %lu: "
+		         "skipped", big, PY_MAX_FRAME);
+		l->py_skip = big + (unsigned long)((unsigned char *)memchr(buf_ptr(&l->in), '\n',
+		             buf_len(&l->in)) - buf_ptr(&l->in)) + 1;
+		m->type = M_JSON;
+		m->id = 0;
+		m->num = big;
+		m->data = NULL;
+		m->datalen = 0;
+		return EV_MSG;
+	}
 	if (rc == FRAME_BAD || !looks_json(payload, plen)) {
 		if (l->mode == LM_PYTHON)
 			link_log(l, LOG_LVL_WARN, "not a python-negotiator frame: going native");
@@ -693,6 +733,16 @@ link_next(struct link *l, struct msg *m)
 		}
 		if (l->dead || l->fd < 0)
 			return EV_NONE;
+		if (l->py_skip) {   /* an oversized python frame, as it arrives */
+			size_t k = buf_len(&l->in) < l->py_skip ? buf_len(&l->in) : l->py_skip;
+
+			buf_consume(&l->in, k);
+			l->py_skip -= k;
+			if (l->py_skip)
+				return EV_NONE;
+		}
+		if (l->hold && l->mode == LM_PYTHON)
+			return EV_NONE;   /* python lockstep: one request at a time */
 		if (l->mode != LM_NATIVE) {
 			ev = next_python(l, m, &native);
 			if (ev != EV_NONE)

@@ -233,6 +233,24 @@ void json_free(struct json *j);
 const struct json *json_get(const struct json *obj, const char *key);
 int json_truthy(const struct json *j);     /* as Python's bool() */
 
+/* ---- python-negotiator's requests and answers (python.c) ----------------- */
+void py_request_list(struct buf *b);
+void py_request_exec(struct buf *b, char **argv, const void *input, size_t inlen,
+                     int has_input);
+int py_error_status(const char *text);     /* our exit status for its error */
+/* a python server's answer: stdout text or sorted names into out, an error
+ * text into err; returns our exit status (why set when malformed) */
+int py_parse_answer(const unsigned char *json, size_t n, int list, struct buf *out,
+                    struct buf *err, const char **why);
+enum { PY_BAD, PY_LIST, PY_EXEC };
+int py_parse_request(const unsigned char *json, size_t n, char ***argv, struct buf *input,
+                     int *has_input, char *why, size_t whylen);
+void py_answer_output(struct buf *b, const unsigned char *out, size_t n);
+void py_answer_list(struct buf *b, const unsigned char *names, size_t n);
+void py_answer_error(struct buf *b, const char *text, size_t n);
+void py_exit_message(struct buf *t, int signaled, int code, char **argv,
+                     const unsigned char *out, size_t outlen);
+
 /* ---- session layer (link.c) --------------------------------------------- */
 enum link_kind { LINK_CHANNEL, LINK_CONTROL, LINK_CLIENT };
 enum link_event { EV_NONE, EV_MSG, EV_UP, EV_RESET };
@@ -252,6 +270,11 @@ struct link {
 	int probed;                 /* the session came up by a peer's probe */
 	char peer_instance[17];     /* the peer daemon's lifetime nonce */
 	struct link *sibling;       /* the other channel of the same peer */
+	int hold;                   /* python: a request is being served; the
+	                               next one stays unread until it is answered */
+	int py_inflight;            /* python: our request awaits its answer */
+	void *py_call;              /* ... for this call (NULL: given up) */
+	unsigned long py_skip;      /* python: bytes of an oversized frame to drop */
 	int syncing;                /* discarding until hello/sync */
 	int up;                     /* session established */
 	int pending_up;             /* EV_UP to report after an EV_RESET */
