@@ -28,7 +28,7 @@ SHELL    = /bin/sh
 ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 PROBE_LIBS = `cat compat/config.libs`
 
-COMMON_OBJS = common.o proto.o json.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o
+COMMON_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o
 HOST_OBJS   = host.o policy.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
@@ -36,7 +36,7 @@ COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloe
 	compat/stat.o compat/peercred.o
 HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
 	compat/config.h paths.h
-TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile tests/negbench
+TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile tests/negbench tests/pypeer
 
 all: negotiator-host negotiator-guest
 
@@ -49,8 +49,8 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o json.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o host.o guest.o \
-	vport.o policy.o: $(HEADERS)
+common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o \
+	host.o guest.o vport.o policy.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay
@@ -72,6 +72,10 @@ tests/standin: tests/standin.c
 
 tests/hostile: tests/hostile.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/hostile.c common.o proto.o json.o link.o \
+		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
+
+tests/pypeer: tests/pypeer.c common.o json.o $(COMPAT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/pypeer.c common.o json.o \
 		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
 tests/poke: tests/poke.c

@@ -9,7 +9,9 @@
  * shared/notes/virtio-serial.md:
  *   - one client per side; further connections wait in the listen backlog;
  *   - no host connected: the guest reads EOF at once (we accept and close);
- *   - host connected, no guest: host bytes are silently discarded;
+ *   - host connected, no guest: host bytes are silently discarded (with
+ *     --hold they wait in the socket, as with QEMU, which does not read a
+ *     host socket while the guest port is closed);
  *   - guest leaves: the host notices nothing;
  *   - host leaves: the guest gets what was buffered, then EOF.
  * SIGUSR1 injects garbage into live relays, SIGHUP drops the host clients,
@@ -70,6 +72,7 @@ struct port {
 static struct port *ports[MAX_PORTS];
 static int nports;
 static int verbose;
+static int hold_host;   /* --hold: QEMU's way, host bytes wait for a guest */
 static const char *pidfile;
 static int pidfile_written;
 static char *domain_dir;            /* set only if we created it */
@@ -143,6 +146,8 @@ static void usage(FILE *f)
         "  --port NAME    port to create (repeatable; default",
         "                 negotiator-host-to-guest.0 and negotiator-guest-to-host.0)",
         "  --pidfile PATH write our pid there once all sockets listen",
+        "  --hold         no guest: leave host bytes unread (QEMU) instead of",
+        "                 discarding them",
         "  -v, --verbose  log connects/disconnects (or STANDIN_VERBOSE=1)",
         "  -h, --help     this text",
         "Guest side sockets: GUEST_DIR/PORT.",
@@ -560,7 +565,8 @@ static void build_sets(void)
             watch(p->host_listen, POLLIN);
         else {
             /* Backpressure: stop reading when the guest-bound buffer is full. */
-            if (p->gstate != G_LIVE || ring_room(&p->to_guest) > 0)
+            if ((p->gstate != G_LIVE && !hold_host) ||
+                (p->gstate == G_LIVE && ring_room(&p->to_guest) > 0))
                 watch(p->host_fd, POLLIN);
             if (p->to_host.len > 0)
                 watch(p->host_fd, POLLOUT);
@@ -712,6 +718,8 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--hold")) {
+            hold_host = 1;
         } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
             verbose = 1;
         } else if ((v = opt_value(argc, argv, &i, "--scheme")) != NULL) {
