@@ -63,7 +63,7 @@ paths.h: FORCE
 
 FORCE:
 
-UNIT_OBJS = common.o proto.o json.o link.o shlex.o opts.o vport.o policy.o $(COMPAT_OBJS)
+UNIT_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o vport.o policy.o $(COMPAT_OBJS)
 tests/unit: tests/unit.c $(UNIT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c $(UNIT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
@@ -106,9 +106,11 @@ vm-check: all tests/poke
 	sh tests/vm/check.sh
 
 # negotiator against qemu-ga in the same guest; prints and writes a table
-bench: all tests/poke tests/qga tests/negbench
+# per guest kernel; then what a new stream costs over the stand-in
+# (tests/bench-standin.sh: the probe, native and python peers)
+bench: all tests/poke tests/qga tests/negbench tests/standin tests/pypeer
 	sh tests/vm/build.sh
-	sh tests/vm/bench.sh
+	sh tests/vm/bench.sh; rc=$$?; sh tests/bench-standin.sh . && exit $$rc
 
 tests/negbench: tests/negbench.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o json.o link.o \

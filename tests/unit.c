@@ -1068,6 +1068,92 @@ test_json(void)
 	json_free(j);
 }
 
+static int
+buf_is(struct buf *b, const char *want)
+{
+	int ok = buf_len(b) == strlen(want) && memcmp(buf_ptr(b), want, buf_len(b)) == 0;
+
+	if (!ok)
+		printf("# got [%.*s]\n", (int)buf_len(b), (const char *)buf_ptr(b));
+	buf_clear(b);
+	return ok;
+}
+
+#define UTXT(s) (const unsigned char *)(s), strlen(s)
+
+/* python-negotiator's requests and answers (python.c) */
+static void
+test_python(void)
+{
+	static char a0[] = "echo-args", a1[] = "two words";
+	char *argv[3], **got, why[200];
+	const char *w = NULL;
+	struct buf b, out, err, in;
+	int has, code;
+
+	argv[0] = a0;
+	argv[1] = a1;
+	argv[2] = NULL;
+	buf_init(&b, (size_t)-1);
+	buf_init(&out, (size_t)-1);
+	buf_init(&err, (size_t)-1);
+	buf_init(&in, (size_t)-1);
+	py_request_list(&b);
+	check(buf_is(&b, "{\"method\": \"list_commands\", \"args\": [], \"kw\": {}}"),
+	      "python: list_commands request, byte for byte (49 bytes, as python's)");
+	py_request_exec(&b, argv, "hi\n", 3, 1);
+	check(buf_is(&b, "{\"method\": \"execute\", \"args\": [\"echo-args\", \"two words\"], "
+	             "\"kw\": {\"capture\": true, \"input\": \"hi\\n\"}}"),
+	      "python: execute request with input, nothing more");
+	py_request_exec(&b, argv, NULL, 0, 0);
+	check(buf_is(&b, "{\"method\": \"execute\", \"args\": [\"echo-args\", \"two words\"], "
+	             "\"kw\": {\"capture\": true}}"), "python: execute request without input");
+	check(py_error_status("External command failed with exit code 3!\n\nCommand:\nx") == 3 &&
+	      py_error_status("External command failed with exit code -9!") == 137 &&
+	      py_error_status("External command isn't available!\n\nCommand:\nx") == 127 &&
+	      py_error_status("[Errno 13] Permission denied: '/x'") == 126 &&
+	      py_error_status("tuple index out of range") == 125,
+	      "python: error texts map to exit statuses 3, 128+9, 127, 126, 125");
+	py_answer_output(&b, (const unsigned char *)"  padded  \n", 11);
+	check(buf_is(&b, "{\"success\": true, \"result\": \"padded\"}"),
+	      "python: a one-line result is stripped");
+	py_answer_output(&b, (const unsigned char *)" a\nb \n", 6);
+	check(buf_is(&b, "{\"success\": true, \"result\": \" a\\nb \\n\"}"),
+	      "python: a result of more lines is kept as it is");
+	code = py_parse_answer(UTXT("{\"result\": \"x\", \"success\": true}"),
+	                       0, &out, &err, &w);
+	check(code == 0 && !w && buf_is(&out, "x\n"), "python: a result gets its newline back");
+	code = py_parse_answer(UTXT("{\"success\": true, \"result\": [\"b\", \"a\"]}"), 1, &out, &err, &w);
+	check(code == 0 && !w && buf_is(&out, "a\nb\n"), "python: names sorted, one per line");
+	code = py_parse_answer(UTXT("{\"success\": false, \"error\": "
+	                       "\"External command failed with exit code 4!\"}"), 0, &out,
+	                       &err, &w);
+	check(code == 4 && buf_len(&out) == 0 && buf_is(&err,
+	      "External command failed with exit code 4!\n"), "python: a failure is stderr + status");
+	w = NULL;
+	code = py_parse_answer(UTXT("{\"result\": \"x\"}"), 0, &out, &err, &w);
+	check(code == EXIT_AGENT && w, "python: an answer without success is malformed");
+	buf_clear(&out);
+	buf_clear(&err);
+	check(py_parse_request(UTXT("{\"method\": \"list_commands\"}"), &got,
+	                       &in, &has, why, sizeof why) == PY_LIST,
+	      "python: list_commands, args and kw left out");
+	check(py_parse_request(UTXT("{\"method\": \"_private\"}"), &got, &in,
+	                       &has, why, sizeof why) == PY_BAD &&
+	      strcmp(why, "Method _private not supported") == 0, "python: other methods refused");
+	check(py_parse_request(UTXT("{\"method\": \"execute\", \"args\": [\"a\", 5]}"), &got, &in, &has, why, sizeof why) == PY_BAD,
+	      "python: a number among the args refused");
+	check(py_parse_request(UTXT("{\"kw\": {\"input\": \"z\"}, \"args\": [\"c\"], "
+	                       "\"method\": \"execute\"}"), &got, &in, &has, why,
+	                       sizeof why) == PY_EXEC && got && strcmp(got[0], "c") == 0 && !got[1] &&
+	      has && buf_is(&in, "z"), "python: execute with input, keys in any order");
+	free_argv(got);
+	buf_free(&b);
+	buf_free(&out);
+	buf_free(&err);
+	buf_free(&in);
+}
+
 int
 main(void)
 {
@@ -1088,6 +1174,7 @@ main(void)
 	test_policy_match();
 	test_policy_load();
 	test_json();
+	test_python();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
