@@ -544,7 +544,9 @@ go_python(struct link *l)
 	l->syncing = 0;
 	strcpy(l->peer, "python");
 	l->peer_instance[0] = '\0';
-	link_log(l, LOG_LVL_INFO, "the peer speaks python-negotiator's protocol");
+	/* news for a daemon's log; a command-line client just gets on with it */
+	link_log(l, l->kind == LINK_CLIENT ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+	         "the peer speaks python-negotiator's protocol");
 }
 
 static enum link_event
