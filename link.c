@@ -674,19 +674,30 @@ next_python(struct link *l, struct msg *m, int *native)
 	*native = 0;
 	if (rc == FRAME_MORE)
 		return EV_NONE;
-	if (rc == FRAME_BAD && l->mode == LM_PYTHON && (big = py_count(l)) > PY_MAX_FRAME) {
-		/* over our limit: the frame is skipped as it arrives, and the
+	if (rc == FRAME_BAD && (big = py_count(l)) > PY_MAX_FRAME) {
+		/* JSON over our limit: the frame is skipped as it arrives, and the
 		 * request or answer it was gets an error instead */
-		link_log(l, LOG_LVL_WARN, "a JSON frame of %lu bytes is over the limit of %lu: "
-		         "skipped", big, PY_MAX_FRAME);
-		l->py_skip = big + (unsigned long)((unsigned char *)memchr(buf_ptr(&l->in), '\n',
-		             buf_len(&l->in)) - buf_ptr(&l->in)) + 1;
-		m->type = M_JSON;
-		m->id = 0;
-		m->num = big;
-		m->data = NULL;
-		m->datalen = 0;
-		return EV_MSG;
+		const unsigned char *p = buf_ptr(&l->in);
+		size_t nl = (size_t)((const unsigned char *)memchr(p, '\n', buf_len(&l->in)) - p);
+		int unknown = l->mode == LM_UNKNOWN;
+
+		if (nl + 1 == buf_len(&l->in))
+			return EV_NONE;    /* is it JSON?  the next byte tells */
+		if (looks_json(p + nl + 1, buf_len(&l->in) - nl - 1)) {
+			if (l->mode != LM_PYTHON)
+				go_python(l);
+			link_log(l, LOG_LVL_WARN, "a JSON frame of %lu bytes is over the limit of %lu: "
+			         "skipped", big, PY_MAX_FRAME);
+			l->py_skip = big + nl + 1;
+			if (unknown && !l->quiet)
+				return EV_UP;   /* python's answer to our probe, or a late one */
+			m->type = M_JSON;
+			m->id = 0;
+			m->num = big;
+			m->data = NULL;
+			m->datalen = 0;
+			return EV_MSG;
+		}
 	}
 	if (rc == FRAME_BAD || !looks_json(payload, plen)) {
 		if (l->mode == LM_PYTHON)
