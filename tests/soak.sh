@@ -102,6 +102,7 @@ now() { date +%s; }
 "$B/tests/negbench" "$T/host.sock" vm1 300 true > "$T/warm.lat" 2>>"$T/negbench.log"
 "$B/tests/negbench" run 20 "$T/warm.cli" $HOST vm1 -e true
 settle $HOSTPID
+settle $GUESTPID
 fd0=$(fds $HOSTPID) rss0=$(rss $HOSTPID) gfd0=$(fds $GUESTPID) grss0=$(rss $GUESTPID)
 
 t0=$(now)
@@ -111,6 +112,7 @@ rc1=$?
 rc2=$?
 t1=$(now)
 settle $HOSTPID
+settle $GUESTPID
 fd1=$(fds $HOSTPID) rss1=$(rss $HOSTPID) gfd1=$(fds $GUESTPID) grss1=$(rss $GUESTPID)
 
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "?" }'; }
