@@ -71,7 +71,11 @@ send_probe(struct link *l)
 	                 l->nonce, instance());
 
 	link_send_json(l, j, (size_t)n);
-	l->next_hello = now_ms() + HELLO_INTERVAL;
+	/* soon again at first: a probe written while the peer's side was
+	 * switching connections (virtio, a restart) can be lost, and the
+	 * server never speaks first; then less and less often */
+	l->next_hello = now_ms() + (mtime_t)l->probe_gap;
+	l->probe_gap = l->probe_gap * 2 > HELLO_INTERVAL ? HELLO_INTERVAL : l->probe_gap * 2;
 }
 
 static void
@@ -93,6 +97,7 @@ new_session(struct link *l)
 	l->ping_sent = 0;
 	l->last_rx = now_ms();
 	l->next_hello = l->last_rx;
+	l->probe_gap = PROBE_FIRST_GAP;
 }
 
 void
@@ -861,13 +866,13 @@ link_timers(struct link *l, mtime_t now, int active)
 	if (!l->up) {
 		/* a probe lost to a port nobody had open: again, while no answer */
 		if ((l->initiates || l->probe) && !TIME_BEFORE(now, l->next_hello)) {
-			if (buf_len(&l->out) == 0) {
-				if (l->probe)
-					send_probe(l);
-				else
+			if (l->probe && buf_len(&l->out) == 0) {
+				send_probe(l);    /* it sets the next time */
+			} else {
+				if (buf_len(&l->out) == 0)
 					link_send_hello(l);
+				l->next_hello = now + HELLO_INTERVAL;
 			}
-			l->next_hello = now + HELLO_INTERVAL;
 		}
 		return;
 	}

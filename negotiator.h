@@ -40,6 +40,8 @@
 
 /* ---- timers (milliseconds) ------------------------------------------- */
 #define HELLO_INTERVAL   2000      /* repeat hello while no session */
+#define PROBE_FIRST_GAP  250       /* a probe is repeated after this, doubling
+                                      up to HELLO_INTERVAL */
 #define PING_INTERVAL    3000      /* keepalive while calls are in flight */
 #define PEER_DEAD_AFTER  12000     /* silence that ends a session with calls */
 #define SCAN_INTERVAL    10000     /* host: rescan the channel directory */
@@ -289,6 +291,7 @@ struct link {
 	mtime_t partial_at;         /* ... since then */
 	char nonce[17], peer[17];
 	mtime_t last_rx, next_hello, ping_at, retry_at;
+	long probe_gap;             /* ms until the next probe while unanswered */
 	int ping_sent;
 	int active;                 /* had calls at the last timer check */
 	int ncalls;                 /* calls currently using this link */
