@@ -173,7 +173,7 @@ check "timeout: exit 124" test "$rc" = 124
 check "timeout: message says so" has "$T/err" "timeout"
 if [ -s "$T/sl" ] && [ -s "$T/sl.child" ]; then
 	check "timeout: remote command killed" wait_until dead "$(cat "$T/sl")"
-	check "timeout: its process group killed too" wait_until dead "$(cat "$T/sl.child")"
+	check "timeout: its process group killed too" wait_until gone "$(cat "$T/sl.child")"
 else
 	fail "timeout: sleeper did not start"
 fi
@@ -182,7 +182,7 @@ $GUEST -t 1 -e "sleeper $T/sl" > /dev/null 2>&1; rc=$?
 check "timeout from the guest: exit 124" test "$rc" = 124
 check "timeout from the guest: the host command had started" test -s "$T/sl.child"
 check "timeout from the guest: host process group killed" \
-	wait_until dead "$(cat "$T/sl.child" 2>/dev/null || echo 1)"
+	wait_until gone "$(cat "$T/sl.child" 2>/dev/null || echo 1)"
 
 # ---- streams ------------------------------------------------------------------------------
 printf 'line one\nline two' | $HOST vm1 -e cat > "$T/out" 2>&1
@@ -258,7 +258,7 @@ wait_until test -s "$T/slow.child"
 check "a fast call completes while a slow one runs" wait_until $HOST vm1 -e echo-args
 kill $slow 2>/dev/null; wait $slow 2>/dev/null
 check "client killed: its remote command is cancelled" \
-	wait_until dead "$(cat "$T/slow.child" 2>/dev/null || echo 1)"
+	wait_until gone "$(cat "$T/slow.child" 2>/dev/null || echo 1)"
 
 rm -f "$T/int" "$T/int.child"
 $HOST vm1 -e "sleeper $T/int" > /dev/null 2>"$T/err" &
@@ -267,7 +267,7 @@ wait_until test -s "$T/int.child"
 kill -INT $c
 wait $c; rc=$?
 check "client interrupted by SIGINT: exit 130" test "$rc" = 130
-check "... and the remote command is cancelled" wait_until dead "$(cat "$T/int.child")"
+check "... and the remote command is cancelled" wait_until gone "$(cat "$T/int.child")"
 
 # ---- untrusted input on the control socket ------------------------------------------------------
 printf 'garbage that is not a frame\n' | "$B/tests/poke" "$T/host.sock" 3 > /dev/null; rc=$?
@@ -315,7 +315,7 @@ wait $c2; rc2=$?
 check "host daemon killed: host client fails with 125" test "$rc1" = 125
 check "host daemon killed: guest client fails with 125" test "$rc2" = 125
 check "host daemon killed: guest kills the command it ran for the host" \
-	wait_until dead "$(cat "$T/hs.child")"
+	wait_until gone "$(cat "$T/hs.child")"
 # what the killed daemon itself ran: the command dies with it (Linux:
 # PR_SET_PDEATHSIG), the processes it started when the next daemon starts
 killed_daemon_left() { # WHO FILE: the sleeper FILE of a daemon just killed
