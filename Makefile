@@ -101,7 +101,7 @@ static: FORCE
 
 # A real QEMU guest built from Debian packages (see tests/vm/build.sh for
 # what it needs installed); cached in tests/vm/cache.
-vm-check: all tests/poke
+vm-check: all tests/poke tests/pypeer
 	sh tests/vm/build.sh
 	sh tests/vm/check.sh
 

@@ -330,6 +330,25 @@ got=$($HOST -t 120 vm1 -e 'run negotiator-guest -t 120 -e blob10 | md5sum' 2>/de
 expect "10 MiB of host command output byte-exact in the guest ($got)" same "$got" "$want"
 scenario_end "9 10 MiB byte-exact, guest->host and host->guest"
 
+# 10 ---------------------------------------------------------------------------------------------
+# python-negotiator's host CLI (tests/pypeer plays it) against the guest
+# daemon over the real port: one connection per call, so the guest reads
+# EOF after each; it must take that as "no host" and serve the next one
+stop_host
+PYCLI="$TOP/tests/pypeer call $VM_DIR/ch/vm1.negotiator-host-to-guest.0 --timeout 20"
+n=0
+for i in 1 2 3 4 5; do
+	[ "$($PYCLI exec echo-args "py$i" 2>>"$VM_DIR/pypeer.err")" = "[py$i]" ] && n=$((n + 1))
+done
+expect "five python CLI calls in a row, one connection each ($n of 5)" same "$n" 5
+expect "the python CLI lists the guest's commands" sh -c "$PYCLI list | grep -q '^gen\$'"
+$PYCLI exec exit3 > /dev/null 2>"$VM_DIR/pyerr"
+expect "a failure in python's words" has "$VM_DIR/pyerr" "exit code 3!"
+expect "nothing python would die of" sh -c "! grep -q VIOLATION '$VM_DIR/pypeer.err'"
+start_host
+expect "our host daemon is served natively again" wait_until up vm1
+scenario_end "10 python-negotiator's host CLI, one connection per call, over the real port"
+
 echo "# suite took $(( $(date +%s) - T0 )) s"
 summary
 [ "$FAILED" -eq 0 ]
