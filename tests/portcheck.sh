@@ -218,7 +218,7 @@ cross() { # TRIPLET QEMU-ARCH
 	m="$W/$t-mixed"
 	mkdir -p "$m/tests"
 	cp "$W/native/negotiator-host" "$m/"
-	cp "$W/native/tests/standin" "$W/native/tests/poke" "$m/tests/"
+	cp "$W/native/tests/standin" "$W/native/tests/poke" "$W/native/tests/hostile" "$m/tests/"
 	# the suite asserts what the build has (PR_SET_PDEATHSIG, SO_PEERCRED):
 	# the same for the native host and the cross guest, both Linux
 	mkdir -p "$m/compat"
@@ -457,7 +457,7 @@ mkdir "$W/queue"
 t=native TICKET=00-native
 touch "$W/queue/$TICKET"
 copy_tree native
-build "$W/native" -s all tests/standin tests/poke > "$W/logs/native.log" 2>&1
+build "$W/native" -s all tests/standin tests/poke tests/hostile > "$W/logs/native.log" 2>&1
 
 # started longest first, reported in the usual order
 n=10
