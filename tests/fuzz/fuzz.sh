@@ -58,7 +58,7 @@ say "building with $CC $SAN -fsanitize=fuzzer in $B"
 	make CC="$CC" CFLAGS="$FZ -fsanitize=fuzzer-no-link" tests/unit exec.o pgids.o || exit 1
 	$CC $FZ -fsanitize=fuzzer-no-link $DEFS -I. -c link.c -o tests/fuzz/link-fz.o || exit 1
 	$CC $FZ -fsanitize=fuzzer-no-link $DEFS -I. -c daemon.c -o tests/fuzz/daemon-fz.o || exit 1
-	base="common.o proto.o json.o shlex.o compat/*.o"
+	base="common.o proto.o json.o python.o shlex.o compat/*.o"
 	for h in $TARGETS; do
 		case $h in
 		frame|msg|shlex) objs=$base ;;
