@@ -377,6 +377,7 @@ flood(const char *path, long seconds, int noise)
 	}
 done:
 	printf("%lu bytes, %lu frames\n", bytes, frames);
+	free(batch);
 	return 0;
 }
 

@@ -189,6 +189,13 @@ dump_string(struct buf *b, const unsigned char *s, size_t n)
 
 	buf_append(b, "\"", 1);
 	while (i < n) {
+		for (j = i; j < n && s[j] >= 0x20 && s[j] < 0x7F && s[j] != '"' && s[j] != '\\'; j++)
+			;
+		if (j > i) {   /* plain text in one piece */
+			buf_append(b, s + i, j - i);
+			i = j;
+			continue;
+		}
 		c = s[i];
 		k = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 :
 		    c >= 0xF0 && c <= 0xF4 ? 3 : 9;
@@ -501,7 +508,7 @@ call(const char *sock, const char *input_file, char **words)
 	struct json *j;
 	const char *why;
 	size_t n;
-	int fd, i, list = strcmp(words[0], "list") == 0;
+	int fd, i, rc = 0, list = strcmp(words[0], "list") == 0;
 
 	buf_init(&req, (size_t)-1);
 	if (list) {
@@ -527,7 +534,7 @@ call(const char *sock, const char *input_file, char **words)
 			buf_append(&req, ", \"input\": ", 11);
 			if (dump_string(&req, buf_ptr(&in), buf_len(&in)) >= 0) {
 				say("input is not UTF-8%s%s", "", "");
-				return 1;
+				exit(1);
 			}
 			buf_free(&in);
 		}
@@ -536,6 +543,7 @@ call(const char *sock, const char *input_file, char **words)
 	while ((fd = connect_to(sock)) < 0)
 		usleep(50000);
 	write_frame(fd, &req);
+	buf_free(&req);
 	if (!(ans = read_frame(fd, &n)))
 		violation("the connection closed without an answer", NULL);
 	check_lockstep(fd);
@@ -549,7 +557,8 @@ call(const char *sock, const char *input_file, char **words)
 		if (!r || r->type != J_STRING)
 			violation("KeyError: 'error' in ", (char *)ans);
 		fprintf(stderr, "RemoteMethodFailed: %s\n", r->str);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	r = json_get(j, "result");
 	if (!r)
@@ -578,7 +587,11 @@ call(const char *sock, const char *input_file, char **words)
 		fwrite(r->str, 1, e, stdout);
 		printf("\n");
 	}
-	return 0;
+out:
+	json_free(j);
+	free(ans);
+	close(fd);
+	return rc;
 }
 
 int
