@@ -70,8 +70,18 @@ json_put_string(struct buf *b, const void *text, size_t n)
 
 	buf_append(b, "\"", 1);
 	while (i < n) {
-		unsigned long c = utf8_next(s + i, n - i, &used);
+		unsigned long c;
+		size_t run = i;
 
+		/* plain text goes in one piece: answers may be 64 MiB */
+		while (run < n && s[run] >= 0x20 && s[run] < 0x7F && s[run] != '"' && s[run] != '\\')
+			run++;
+		if (run > i) {
+			buf_append(b, s + i, run - i);
+			i = run;
+			continue;
+		}
+		c = utf8_next(s + i, n - i, &used);
 		i += used;
 		if (c == '"' || c == '\\') {
 			char e[2];
