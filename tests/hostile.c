@@ -97,7 +97,9 @@ frame(const char *head, const void *data, size_t dl)
 static int
 send_frame(const char *head, const void *data, size_t dl)
 {
-	return put(frame_buf, frame(head, data, dl)) == 0 ? 0 : -1;
+	size_t n = frame(head, data, dl);   /* first: it may allocate frame_buf */
+
+	return put(frame_buf, n) == 0 ? 0 : -1;
 }
 
 /* bytes a frame of this payload length takes */
