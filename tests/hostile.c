@@ -278,7 +278,7 @@ long_in(const char *path, const char *guest)
 	static unsigned char data[MAX_PAYLOAD];
 	size_t dl = MAX_PAYLOAD - strlen("in 1 "), got = 0, i;
 	char *f = xmalloc(MAX_PAYLOAD + 1);
-	int n;
+	int n, rc = 1;
 
 	for (i = 0; i < dl; i++)
 		data[i] = (unsigned char)(i * 31 + 7);
@@ -287,7 +287,7 @@ long_in(const char *path, const char *guest)
 		die("no session with the daemon");
 	if (exec_request(1, guest, "cat") < 0 || send_frame("in 1 ", data, dl) < 0 ||
 	    send_frame("eof 1", NULL, 0) < 0)
-		return 1;
+		goto out;
 	while ((n = next_frame(f, MAX_PAYLOAD + 1, 20000)) >= 0) {
 		if (strncmp(f, "out 1 ", 6) == 0) {
 			size_t m = (size_t)n - 6;
@@ -295,7 +295,7 @@ long_in(const char *path, const char *guest)
 
 			if (got + m > dl || memcmp(f + 6, data + got, m) != 0) {
 				fprintf(stderr, "hostile: output differs at byte %lu\n", (unsigned long)got);
-				return 1;
+				goto out;
 			}
 			got += m;
 			sprintf(ack, "ack 1 %lu", (unsigned long)m);
@@ -303,11 +303,14 @@ long_in(const char *path, const char *guest)
 				send_frame(ack, NULL, 0);
 		} else if (strncmp(f, "exit 1 ", 7) == 0 || strncmp(f, "fail 1 ", 7) == 0) {
 			printf("%s; %lu of %lu bytes back\n", f, (unsigned long)got, (unsigned long)dl);
-			return strcmp(f, "exit 1 status 0") == 0 && got == dl ? 0 : 1;
+			rc = strcmp(f, "exit 1 status 0") == 0 && got == dl ? 0 : 1;
+			goto out;
 		}
 	}
 	fprintf(stderr, "hostile: connection lost after %lu bytes\n", (unsigned long)got);
-	return 1;
+out:
+	free(f);
+	return rc;
 }
 
 /* ---- flood, noise --------------------------------------------------------------- */
