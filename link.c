@@ -599,6 +599,11 @@ json_frame(struct link *l, const unsigned char *payload, size_t plen, struct msg
 		} else if (l->mode == LM_UNKNOWN) {
 			ev = native_from_json(l, n1, in, il);
 		}
+	} else if (mk && mk->type == J_STRING && (strncmp(mk->str, "hello ", 6) == 0 ||
+	                                          strncmp(mk->str, "sync ", 5) == 0)) {
+		/* a native peer's probe or answer for another session (an answer
+		 * to a probe of ours that a resync replaced): never python */
+		link_log(l, LOG_LVL_DEBUG, "a probe or answer of another session: ignored");
 	} else if (l->quiet) {
 		/* a python client's request */
 		if (l->mode != LM_PYTHON)

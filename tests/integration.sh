@@ -300,6 +300,10 @@ check "garbage in the channel: the daemons resynchronize" wait_until ready
 check "garbage: both daemons still running" alive $HOSTPID -a alive $GUESTPID
 check "garbage: host->guest works again" wait_until $HOST vm1 -e echo-args
 check "garbage: guest->host works again" wait_until $GUEST -e echo-args
+# a stale answer to a probe that the resync replaced is a native peer's,
+# never a sign of python-negotiator
+check "garbage: the daemons never take each other for python-negotiator" \
+	sh -c "! grep -q \"python-negotiator's protocol\" '$T/host.log' '$T/guest.log'"
 
 # host daemon killed (SIGKILL) and restarted mid-call
 rm -f "$T/hs" "$T/gs2"
