@@ -304,7 +304,8 @@ ms_until(mtime_t now, mtime_t t)
 static void
 on_timeout(struct client *c)
 {
-	char why[128];
+	const char *s = c->req->timeout == 1 ? "" : "s";
+	char why[200];
 
 	if (c->sent && !c->heard && !c->py) {
 		/* not even "it runs": the agent is not answering (stopped, frozen,
@@ -312,24 +313,18 @@ on_timeout(struct client *c)
 		link_sendf(&c->link, "cancel %lu", CALL_ID);
 		snprintf(why, sizeof why,
 		         "timeout: the agent has not answered within %ld second%s (is it "
-		         "running? frozen?); the call was cancelled",
-		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
+		         "running? frozen?); the call was cancelled", c->req->timeout, s);
 		finish(c, EXIT_AGENT, why);
-	} else if (c->py) {
-		snprintf(why, sizeof why,
-		         "timeout: no result within %ld second%s; the python-negotiator agent "
-		         "cannot cancel: the command may still run there",
-		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
-		finish(c, EXIT_TIMEOUT, why);
 	} else if (c->sent) {
-		link_sendf(&c->link, "cancel %lu", CALL_ID);
-		snprintf(why, sizeof why,
-		         "timeout: no result within %ld second%s; the call was cancelled",
-		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
+		if (!c->py)    /* python has no cancel */
+			link_sendf(&c->link, "cancel %lu", CALL_ID);
+		snprintf(why, sizeof why, "timeout: no result within %ld second%s; %s",
+		         c->req->timeout, s, c->py ? "the python-negotiator agent cannot cancel: "
+		         "the command may still run there" : "the call was cancelled");
 		finish(c, EXIT_TIMEOUT, why);
 	} else {
 		snprintf(why, sizeof why, "timeout: no agent answered within %ld second%s",
-		         c->req->timeout, c->req->timeout == 1 ? "" : "s");
+		         c->req->timeout, s);
 		finish(c, EXIT_AGENT, why);
 	}
 }

@@ -1077,14 +1077,20 @@ py_send_answer(struct link *l, struct buf *json)
 }
 
 static void
-py_fail(struct link *l, const char *text)
+py_fail_n(struct link *l, const void *text, size_t n)
 {
 	struct buf b;
 
 	buf_init(&b, (size_t)-1);
-	py_answer_error(&b, text, strlen(text));
+	py_answer_error(&b, text, n);
 	py_send_answer(l, &b);
 	buf_free(&b);
+}
+
+static void
+py_fail(struct link *l, const char *text)
+{
+	py_fail_n(l, text, strlen(text));
 }
 
 /* A python client's request, served. */
@@ -1152,8 +1158,7 @@ py_serve(struct link *l, const struct msg *m)
 			snprintf(why, sizeof why, "[Errno 13] Permission denied: '%s'", path);
 			buf_append(&b, why, strlen(why));
 		}
-		buf_append(&b, "", 1);
-		py_fail(l, (const char *)buf_ptr(&b));
+		py_fail_n(l, buf_ptr(&b), buf_len(&b));
 		buf_free(&b);
 		goto out;
 	}
