@@ -28,7 +28,8 @@ SHELL    = /bin/sh
 ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 PROBE_LIBS = `cat compat/config.libs`
 
-COMMON_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o
+COMMON_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o \
+	client.o cli.o
 HOST_OBJS   = host.o policy.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
@@ -49,8 +50,8 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o daemon.o client.o cli.o \
-	host.o guest.o vport.o policy.o: $(HEADERS)
+common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o client.o \
+	cli.o host.o guest.o vport.o policy.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay
@@ -63,7 +64,8 @@ paths.h: FORCE
 
 FORCE:
 
-UNIT_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o vport.o policy.o $(COMPAT_OBJS)
+UNIT_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o vport.o policy.o loop.o \
+	$(COMPAT_OBJS)
 tests/unit: tests/unit.c $(UNIT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/unit.c $(UNIT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 

@@ -58,6 +58,14 @@ struct call {
 	unsigned long seq;          /* relayed: order of arrival */
 	struct buf errtext;         /* CALL_TEXT: after text, this as stderr, */
 	int text_code;              /* ... then this exit status */
+	/* where the loop finds it: lists, lookups, its deadline */
+	struct call *prev;                  /* all calls */
+	struct call *up_prev, *up_next;     /* the calls of up */
+	struct call *down_prev, *down_next; /* the calls relayed over down */
+	struct call *hnext[3];              /* hash chains: by up id, down id, pid */
+	struct call *touch_next;            /* in the list of calls to look at */
+	int touched;
+	struct timer queue_timer;           /* relayed: waiting for its channel */
 };
 
 struct link *links;
@@ -68,39 +76,206 @@ static void relay_end(struct call *c, int code, const char *why);
 static const char *listen_path;
 static const struct daemon_hooks *hooks;
 static int stopping;
+const char *daemon_event_loop;   /* the backend: NULL for select */
+
+/* ---- what the loop looks at -------------------------------------------------- */
+
+/*
+ * The loop does constant work per event: nothing walks every link or every
+ * call.  What may have something to do is "touched" (put on a list): a link
+ * that was read, written to or given frames, a call whose descriptors woke
+ * or whose peer said something.  Before each wait the touched ones are
+ * settled: their input processed, output flushed, interest given to the
+ * loop backend and deadline to the timer heap.
+ */
+static struct link *touched_links, **touched_links_tail = &touched_links;
+static struct call *touched_calls, **touched_calls_tail = &touched_calls;
+static struct link *throttled;   /* control links a channel may be holding back */
+
+void
+daemon_touch_link(struct link *l)
+{
+	if (!l->in_daemon || l->touched)
+		return;
+	l->touched = 1;
+	l->touch_next = NULL;
+	*touched_links_tail = l;
+	touched_links_tail = &l->touch_next;
+}
+
+static void
+touch_call(struct call *c)
+{
+	if (c->touched)
+		return;
+	c->touched = 1;
+	c->touch_next = NULL;
+	*touched_calls_tail = c;
+	touched_calls_tail = &c->touch_next;
+}
+
+static void
+untouch_link(struct link *l)
+{
+	struct link **pp;
+
+	if (!l->touched)
+		return;
+	for (pp = &touched_links; *pp != l; pp = &(*pp)->touch_next)
+		;
+	*pp = l->touch_next;
+	if (touched_links_tail == &l->touch_next)
+		touched_links_tail = pp;
+	l->touched = 0;
+}
+
+static struct link *
+next_touched_link(void)
+{
+	struct link *l = touched_links;
+
+	if (l) {
+		touched_links = l->touch_next;
+		if (!touched_links)
+			touched_links_tail = &touched_links;
+		l->touched = 0;
+	}
+	return l;
+}
+
+static struct call *
+next_touched_call(void)
+{
+	struct call *c = touched_calls;
+
+	if (c) {
+		touched_calls = c->touch_next;
+		if (!touched_calls)
+			touched_calls_tail = &touched_calls;
+		c->touched = 0;
+	}
+	return c;
+}
+
+static void
+untouch_call(struct call *c)
+{
+	struct call **pp;
+
+	if (!c->touched)
+		return;
+	for (pp = &touched_calls; *pp != c; pp = &(*pp)->touch_next)
+		;
+	*pp = c->touch_next;
+	if (touched_calls_tail == &c->touch_next)
+		touched_calls_tail = pp;
+	c->touched = 0;
+}
+
+/* ---- descriptors: who owns each one ------------------------------------------ */
+
+enum { W_NONE, W_SIGNAL, W_LISTEN, W_LINK, W_CALL };
+struct watcher { int kind; void *obj; };
+static struct watcher *watchers;
+static int nwatchers;
+
+static void
+watch(int fd, int kind, void *obj, int mask)
+{
+	if (fd < 0)
+		return;
+	if (fd >= nwatchers) {
+		int n = fd + 256;
+
+		watchers = xrealloc(watchers, (size_t)n * sizeof *watchers);
+		memset(watchers + nwatchers, 0, (size_t)(n - nwatchers) * sizeof *watchers);
+		nwatchers = n;
+	}
+	watchers[fd].kind = kind;
+	watchers[fd].obj = obj;
+	loop_watch(fd, mask);
+}
+
+/* before fd is closed */
+static void
+unwatch(int fd)
+{
+	if (fd < 0 || fd >= nwatchers)
+		return;
+	loop_watch(fd, 0);
+	watchers[fd].kind = W_NONE;
+	watchers[fd].obj = NULL;
+}
+
+static void
+link_closing(struct link *l)
+{
+	if (l->watched_fd >= 0)
+		unwatch(l->watched_fd);
+	l->watched_fd = -1;
+}
+
+static void link_timer_fired(struct timer *t, mtime_t now);
 
 void
 daemon_add_link(struct link *l)
 {
+	l->in_daemon = 1;
+	l->watched_fd = -1;
+	l->up_calls = l->down_calls = NULL;
+	l->touched = l->throttled = 0;
+	timer_init(&l->timer, link_timer_fired, l);
+	l->prev = NULL;
 	l->next = links;
+	if (links)
+		links->prev = l;
 	links = l;
+	daemon_touch_link(l);
 }
+
+static void
+unlink_link(struct link *l)
+{
+	struct link **pp;
+
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		links = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	l->next = l->prev = NULL;
+	untouch_link(l);
+	timer_stop(&l->timer);
+	link_closing(l);
+	if (l->throttled)
+		for (pp = &throttled; *pp; pp = &(*pp)->throttled_next)
+			if (*pp == l) {
+				*pp = l->throttled_next;
+				break;
+			}
+	for (pp = &throttled; *pp; pp = &(*pp)->throttled_next)
+		if ((*pp)->throttle == l)
+			(*pp)->throttle = NULL;
+	l->in_daemon = 0;
+}
+
+static struct call *first_down_call(struct link *l);
 
 void
 daemon_remove_link(struct link *l)
 {
-	struct link **pp;
-	struct call *c, *next;
+	struct call *c;
 	char reason[300];
 
 	fail_calls_on(l, "channel removed");
 	/* and the relayed calls still waiting for its session: the link may be
 	 * freed next, and nothing may point to it then */
-	for (c = calls; c; c = next) {
-		next = c->next;
-		if (c->down == l) {
-			snprintf(reason, sizeof reason, "%s: channel removed", l->name);
-			relay_end(c, EXIT_AGENT, reason);
-		}
+	while ((c = first_down_call(l)) != NULL) {
+		snprintf(reason, sizeof reason, "%s: channel removed", l->name);
+		relay_end(c, EXIT_AGENT, reason);
 	}
-	for (pp = &links; *pp; pp = &(*pp)->next)
-		if ((*pp)->throttle == l)
-			(*pp)->throttle = NULL;
-	for (pp = &links; *pp; pp = &(*pp)->next)
-		if (*pp == l) {
-			*pp = l->next;
-			break;
-		}
+	unlink_link(l);
 	link_detach(l);
 }
 
@@ -155,6 +330,177 @@ daemon_listen(const char *path, int mode, const char *group)
 
 /* ---- call bookkeeping ------------------------------------------------------- */
 
+/* Calls are found by (link, id) on either side, and by pid, in three
+ * chained hash tables that double as they fill. */
+enum { BY_UP, BY_DOWN, BY_PID };
+struct call_index {
+	struct call **slot;
+	unsigned long mask;          /* slots - 1 */
+	unsigned long n;
+};
+static struct call_index index_of[3];
+
+static unsigned long
+key_hash(const void *l, unsigned long id)
+{
+	unsigned long h = (unsigned long)(size_t)l / sizeof(void *);
+
+	h ^= id * 2654435761UL;
+	h ^= h >> 15;
+	return h * 40503UL;
+}
+
+static const void *
+key_link(const struct call *c, int which)
+{
+	return which == BY_UP ? (const void *)c->up : which == BY_DOWN ? (const void *)c->down
+	                                                                : NULL;
+}
+
+static unsigned long
+key_id(const struct call *c, int which)
+{
+	return which == BY_UP ? c->up_id : which == BY_DOWN ? c->down_id
+	                                                    : (unsigned long)c->child.pid;
+}
+
+static void index_add(struct call *c, int which);
+
+static void
+index_grow(struct call_index *x, int which)
+{
+	struct call **old = x->slot;
+	unsigned long i, size = x->slot ? x->mask + 1 : 0;
+
+	x->mask = size ? 2 * size - 1 : 63;
+	x->slot = xcalloc(x->mask + 1, sizeof *x->slot);
+	x->n = 0;
+	for (i = 0; i < size; i++)
+		while (old[i]) {
+			struct call *c = old[i];
+
+			old[i] = c->hnext[which];
+			index_add(c, which);
+		}
+	free(old);
+}
+
+static void
+index_add(struct call *c, int which)
+{
+	struct call_index *x = &index_of[which];
+	unsigned long h;
+
+	if (!x->slot || x->n > x->mask)
+		index_grow(x, which);
+	h = key_hash(key_link(c, which), key_id(c, which)) & x->mask;
+	c->hnext[which] = x->slot[h];
+	x->slot[h] = c;
+	x->n++;
+}
+
+static void
+index_remove(struct call *c, int which)
+{
+	struct call_index *x = &index_of[which];
+	struct call **pp;
+
+	if (!x->slot)
+		return;
+	pp = &x->slot[key_hash(key_link(c, which), key_id(c, which)) & x->mask];
+	for (; *pp; pp = &(*pp)->hnext[which])
+		if (*pp == c) {
+			*pp = c->hnext[which];
+			x->n--;
+			return;
+		}
+}
+
+static struct call *
+index_find(int which, const void *l, unsigned long id)
+{
+	struct call_index *x = &index_of[which];
+	struct call *c;
+
+	if (!x->slot)
+		return NULL;
+	for (c = x->slot[key_hash(l, id) & x->mask]; c; c = c->hnext[which])
+		if (key_link(c, which) == l && key_id(c, which) == id)
+			return c;
+	return NULL;
+}
+
+/* the calls a link carries, in order of arrival */
+static void
+up_list_add(struct call *c)
+{
+	struct call *head = c->up->up_calls;
+
+	c->up_next = NULL;
+	if (!head) {
+		c->up_prev = c;    /* the head's prev is the tail */
+		c->up->up_calls = c;
+		return;
+	}
+	c->up_prev = head->up_prev;
+	head->up_prev->up_next = c;
+	head->up_prev = c;
+}
+
+static void
+up_list_remove(struct call *c)
+{
+	struct call *head = c->up->up_calls;
+
+	if (c == head)
+		c->up->up_calls = c->up_next;
+	else
+		c->up_prev->up_next = c->up_next;
+	if (c->up_next)
+		c->up_next->up_prev = c->up_prev;
+	else if (c != head)
+		((struct call *)c->up->up_calls)->up_prev = c->up_prev;
+}
+
+static void
+down_list_add(struct call *c)
+{
+	struct call *head = c->down->down_calls;
+
+	c->down_next = NULL;
+	if (!head) {
+		c->down_prev = c;
+		c->down->down_calls = c;
+		return;
+	}
+	c->down_prev = head->down_prev;
+	head->down_prev->down_next = c;
+	head->down_prev = c;
+}
+
+static void
+down_list_remove(struct call *c)
+{
+	struct call *head = c->down->down_calls;
+
+	if (c == head)
+		c->down->down_calls = c->down_next;
+	else
+		c->down_prev->down_next = c->down_next;
+	if (c->down_next)
+		c->down_next->down_prev = c->down_prev;
+	else if (c != head)
+		((struct call *)c->down->down_calls)->down_prev = c->down_prev;
+}
+
+static struct call *
+first_down_call(struct link *l)
+{
+	return l->down_calls;
+}
+
+static void queue_timer_fired(struct timer *t, mtime_t now);
+
 static struct call *
 call_new(enum call_kind kind, struct link *up, unsigned long up_id)
 {
@@ -168,16 +514,62 @@ call_new(enum call_kind kind, struct link *up, unsigned long up_id)
 	buf_init(&c->text, (size_t)-1);
 	buf_init(&c->pending, CALL_WINDOW + 8 * MAX_PAYLOAD);
 	buf_init(&c->errtext, (size_t)-1);
+	timer_init(&c->queue_timer, queue_timer_fired, c);
+	c->prev = NULL;
 	c->next = calls;
+	if (calls)
+		calls->prev = c;
 	calls = c;
+	up_list_add(c);
+	index_add(c, BY_UP);
 	up->ncalls++;
+	daemon_touch_link(up);
+	touch_call(c);
 	return c;
+}
+
+/* a relayed call's far side */
+static void
+call_set_down(struct call *c, struct link *d, unsigned long id)
+{
+	c->down = d;
+	c->down_id = id;
+	d->ncalls++;
+	down_list_add(c);
+	index_add(c, BY_DOWN);
+	daemon_touch_link(d);
+}
+
+static void
+call_clear_down(struct call *c)
+{
+	if (!c->down)
+		return;
+	index_remove(c, BY_DOWN);
+	down_list_remove(c);
+	c->down->ncalls--;
+	if (c->down->py_call == c)
+		c->down->py_call = NULL;   /* its answer will be dropped */
+	daemon_touch_link(c->down);
+	c->down = NULL;
+}
+
+/* a served call's command runs: its pipes go to the loop */
+static void
+call_watch_child(struct call *c)
+{
+	watch(c->child.in, W_CALL, c, 0);
+	watch(c->child.out, W_CALL, c, 0);
+	watch(c->child.err, W_CALL, c, 0);
+	index_add(c, BY_PID);
+	touch_call(c);
 }
 
 static void
 close_fd(int *fd)
 {
 	if (*fd >= 0) {
+		unwatch(*fd);
 		close(*fd);
 		*fd = -1;
 	}
@@ -186,16 +578,19 @@ close_fd(int *fd)
 static void
 call_free(struct call *c)
 {
-	struct call **pp;
-
-	for (pp = &calls; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	untouch_call(c);
+	timer_stop(&c->queue_timer);
 	close_fd(&c->child.in);
 	close_fd(&c->child.out);
 	close_fd(&c->child.err);
+	if (c->child.pid > 0 && !c->child.reaped)
+		index_remove(c, BY_PID);
 	buf_free(&c->stdin_q);
 	buf_free(&c->text);
 	buf_free(&c->pending);
@@ -203,35 +598,26 @@ call_free(struct call *c)
 	free_argv(c->argv);
 	if (c->py && c->kind == CALL_EXEC)
 		c->up->hold = 0;            /* the next python request may be read */
+	index_remove(c, BY_UP);
+	up_list_remove(c);
 	c->up->ncalls--;
-	if (c->down) {
-		c->down->ncalls--;
-		if (c->down->py_call == c)
-			c->down->py_call = NULL;   /* its answer will be dropped */
-	}
+	daemon_touch_link(c->up);
+	call_clear_down(c);
 	free(c);
 }
 
 static struct call *
 call_by_up(struct link *l, unsigned long id)
 {
-	struct call *c;
-
-	for (c = calls; c; c = c->next)
-		if (c->up == l && c->up_id == id)
-			return c;
-	return NULL;
+	return index_find(BY_UP, l, id);
 }
 
 static struct call *
 call_by_down(struct link *l, unsigned long id)
 {
-	struct call *c;
+	struct call *c = index_find(BY_DOWN, l, id);
 
-	for (c = calls; c; c = c->next)
-		if (c->down == l && c->down_id == id && c->sent)
-			return c;
-	return NULL;
+	return c && c->sent ? c : NULL;
 }
 
 static void
@@ -251,21 +637,23 @@ call_kill(struct call *c)
 
 static void relay_end(struct call *c, int code, const char *why);
 
-/* A session on l ended: everything in flight over it fails. */
+/* A session on l ended: everything in flight over it fails (relayed
+ * calls still waiting for its session wait on). */
 static void
 fail_calls_on(struct link *l, const char *why)
 {
 	struct call *c, *next;
 	char reason[300];
 
-	for (c = calls; c; c = next) {
-		next = c->next;
-		if (c->up == l) {
-			if (c->kind == CALL_RELAY)
-				relay_end(c, 0, NULL);   /* the asking side is gone */
-			else
-				call_kill(c);
-		} else if (c->down == l && c->sent) {
+	while ((c = l->up_calls) != NULL) {
+		if (c->kind == CALL_RELAY)
+			relay_end(c, 0, NULL);   /* the asking side is gone */
+		else
+			call_kill(c);
+	}
+	for (c = l->down_calls; c; c = next) {
+		next = c->down_next;
+		if (c->sent) {
 			snprintf(reason, sizeof reason, "%s: %s", l->name, why);
 			c->sent = 0;   /* that session is over: nothing to cancel there */
 			relay_end(c, EXIT_AGENT, reason);
@@ -276,6 +664,7 @@ fail_calls_on(struct link *l, const char *why)
 void
 daemon_link_lost(struct link *l, const char *why)
 {
+	daemon_touch_link(l);
 	if (l->ncalls)
 		warn("%s: %s; failing %d call(s)", l->name, why, l->ncalls);
 	else
@@ -376,6 +765,7 @@ serve_exec(struct link *l, const struct msg *m)
 		send_fail(l, m->id, rc, why);
 		call_free(c);
 	} else {
+		call_watch_child(c);
 		link_log(l, LOG_LVL_DEBUG, "call %lu: running %s (pid %ld)", m->id, path,
 		      (long)c->child.pid);
 		/* an empty output frame: "it runs" (the caller can tell a silent
@@ -548,6 +938,8 @@ relay_send_request(struct call *c)
 	trace_frame("<-", d->name, buf_ptr(&c->pending), buf_len(&c->pending));
 	buf_free(&c->pending);
 	c->sent = 1;
+	timer_stop(&c->queue_timer);
+	daemon_touch_link(d);
 }
 
 static unsigned long relay_seq;
@@ -588,12 +980,11 @@ relay_start(struct link *l, const struct msg *m)
 		return;
 	}
 	c = call_new(CALL_RELAY, l, m->id);
-	c->down = d;
-	c->down_id = d->next_id++;
+	call_set_down(c, d, d->next_id++);
 	if (d->next_id > 4000000000UL)
 		d->next_id = 1;
-	d->ncalls++;
 	c->queued_at = now_ms();
+	timer_set(&c->queue_timer, c->queued_at + QUEUE_WAIT);
 	/* what a python server would need instead of our frames */
 	c->list = m->type == M_LIST;
 	if (!c->list)
@@ -610,8 +1001,16 @@ relay_start(struct link *l, const struct msg *m)
 static void
 throttle_client(struct call *c)
 {
-	if (buf_len(&c->down->out) >= OUT_HIGH_WATER)
-		c->up->throttle = c->down;
+	struct link *l = c->up;
+
+	if (buf_len(&c->down->out) < OUT_HIGH_WATER)
+		return;
+	l->throttle = c->down;
+	if (!l->throttled) {
+		l->throttled = 1;
+		l->throttled_next = throttled;
+		throttled = l;
+	}
 }
 
 /* Acks go on only for bytes really sent: a bogus ack dies here. */
@@ -773,11 +1172,13 @@ on_message(struct link *l, const struct msg *m)
 		break;
 	}
 	if ((c = call_by_up(l, m->id)) != NULL) {
+		touch_call(c);
 		if (c->kind == CALL_RELAY)
 			relay_from_up(c, m);
 		else
 			served_msg(c, m);
 	} else if ((c = call_by_down(l, m->id)) != NULL) {
+		touch_call(c);
 		relay_from_down(c, m);
 	} else {
 		link_log(l, LOG_LVL_DEBUG, "%s for unknown call %lu ignored", msg_name(m->type), m->id);
@@ -789,9 +1190,9 @@ send_queued_requests(struct link *l)
 {
 	struct call *c, *next;
 
-	for (c = calls; c; c = next) {
-		next = c->next;
-		if (c->down == l && !c->sent)
+	for (c = l->down_calls; c; c = next) {
+		next = c->down_next;
+		if (!c->sent)
 			relay_send_request(c);
 	}
 }
@@ -948,8 +1349,8 @@ py_next(struct link *d)
 	char why[200];
 
 	while (!d->py_inflight && d->up && d->mode == LM_PYTHON) {
-		for (best = NULL, c = calls; c; c = c->next)
-			if (c->kind == CALL_RELAY && c->down == d && c->py && !c->sent &&
+		for (best = NULL, c = d->down_calls; c; c = c->down_next)
+			if (c->kind == CALL_RELAY && c->py && !c->sent &&
 			    c->stdin_eof && (!best || c->seq < best->seq))
 				best = c;
 		if (!best)
@@ -1052,8 +1453,8 @@ py_answer(struct link *d, const struct msg *m)
 		}
 		c->kind = CALL_TEXT;
 		c->out_unacked = 0;
-		d->ncalls--;
-		c->down = NULL;
+		call_clear_down(c);
+		touch_call(c);
 	}
 	py_next(d);
 }
@@ -1173,6 +1574,7 @@ py_serve(struct link *l, const struct msg *m)
 		call_free(c);
 		goto out;
 	}
+	call_watch_child(c);
 	link_log(l, LOG_LVL_DEBUG, "python call: running %s (pid %ld)", path, (long)c->child.pid);
 	c->stdin_q.limit = (size_t)-1;
 	c->text.limit = PY_MAX_FRAME;
@@ -1291,31 +1693,33 @@ reap_children(void)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		pgids_remove(pid);
-		for (c = calls; c; c = c->next)
-			if (c->kind == CALL_EXEC && c->child.pid == pid) {
-				c->child.reaped = 1;
-				c->child.status = status;
-			}
+		if ((c = index_find(BY_PID, NULL, (unsigned long)pid)) != NULL &&
+		    c->kind == CALL_EXEC) {
+			index_remove(c, BY_PID);   /* the number may be given again */
+			c->child.reaped = 1;
+			c->child.status = status;
+			touch_call(c);
+		}
 	}
 }
 
-/* Relayed calls whose channel never came up fail instead of hanging. */
+/* Relayed calls whose channel never came up fail instead of hanging; one
+ * waiting its turn on a python stream that is up waits on. */
 static void
-expire_queued(mtime_t now)
+queue_timer_fired(struct timer *t, mtime_t now)
 {
-	struct call *c, *next;
+	struct call *c = t->arg;
 	char why[300];
 
-	for (c = calls; c; c = next) {
-		next = c->next;
-		/* (a call waiting its turn on a python stream that is up waits on) */
-		if (c->kind == CALL_RELAY && !c->sent && !c->down->up &&
-		    !TIME_BEFORE(now, c->queued_at + QUEUE_WAIT)) {
-			snprintf(why, sizeof why, "%s: no agent answered within %d seconds",
-			         c->down->name, QUEUE_WAIT / 1000);
-			relay_end(c, EXIT_AGENT, why);
-		}
+	if (c->sent)
+		return;
+	if (c->down->up) {
+		timer_set(t, now + 1000);
+		return;
 	}
+	snprintf(why, sizeof why, "%s: no agent answered within %d seconds", c->down->name,
+	         QUEUE_WAIT / 1000);
+	relay_end(c, EXIT_AGENT, why);
 }
 
 /* ---- the loop ------------------------------------------------------------------- */
@@ -1391,42 +1795,41 @@ refuse_client(int fd, const char *why)
 	close(fd);
 }
 
+/* One connection per call: take every waiting one (a burst of CLI calls
+ * costs one wakeup), but not forever. */
 static void
-accept_client(void)
+accept_clients(void)
 {
-	int fd = compat_accept4(listen_fd, CX_CLOEXEC | CX_NONBLOCK);
 	struct link *l;
 	char name[64], why[300];
 	static unsigned long serial;
+	int fd, n;
 
-	if (fd < 0)
-		return;
-	if (!client_allowed(fd, why, sizeof why)) {
-		refuse_client(fd, why);
-		return;
+	for (n = 0; n < 64; n++) {
+		fd = compat_accept4(listen_fd, CX_CLOEXEC | CX_NONBLOCK);
+		if (fd < 0)
+			return;
+		if (!client_allowed(fd, why, sizeof why)) {
+			refuse_client(fd, why);
+			continue;
+		}
+		l = xmalloc(sizeof *l);
+		snprintf(name, sizeof name, "client %lu", ++serial);
+		link_init(l, LINK_CONTROL, fd, name);
+		daemon_add_link(l);
+		debug("%s: connected", name);
 	}
-	l = xmalloc(sizeof *l);
-	snprintf(name, sizeof name, "client %lu", ++serial);
-	link_init(l, LINK_CONTROL, fd, name);
-	daemon_add_link(l);
-	debug("%s: connected", name);
 }
 
+/* A local client that went away (or spoke garbage): its calls end, its
+ * link is freed. */
 static void
-remove_dead_links(void)
+drop_client(struct link *l)
 {
-	struct link **pp = &links, *l;
-
-	while ((l = *pp) != NULL) {
-		if (l->kind == LINK_CONTROL && l->dead) {
-			fail_calls_on(l, "client went away");
-			*pp = l->next;
-			link_detach(l);
-			free(l);
-		} else {
-			pp = &l->next;
-		}
-	}
+	fail_calls_on(l, "client went away");
+	unlink_link(l);
+	link_detach(l);
+	free(l);
 }
 
 /* Backpressure: a peer whose answers pile up unread is not read either, so
@@ -1445,72 +1848,131 @@ link_wants_read(struct link *l)
 	return !l->throttle && link_out_room(l);
 }
 
-struct loop_sets {
-	struct fdset r, w;
-	int maxfd;
-};
-
-static void
-want(struct loop_sets *s, int fd, int write)
-{
-	if (fd < 0)
-		return;
-	fdset_add(write ? &s->w : &s->r, fd);
-	if (fd > s->maxfd)
-		s->maxfd = fd;
-}
-
 static int
-highest_fd(void)
+link_wants_write(const struct link *l)
 {
-	int m = sig_fd() > listen_fd ? sig_fd() : listen_fd;
-	struct link *l;
-	struct call *c;
+	if (l->fd < 0 || l->dead)
+		return 0;
+	return l->paused ? l->pause_wake : buf_len(&l->out) > 0;
+}
 
-	for (l = links; l; l = l->next)
-		if (l->fd > m)
-			m = l->fd;
-	for (c = calls; c; c = c->next) {
-		if (c->child.in > m) m = c->child.in;
-		if (c->child.out > m) m = c->child.out;
-		if (c->child.err > m) m = c->child.err;
+/* l's output queue went below its high water mark: what it held back may
+ * go on (its commands' output, clients sending stdin into it) */
+static void
+room_again(struct link *l)
+{
+	struct call *c;
+	struct link **pp, *t;
+
+	for (c = l->up_calls; c; c = c->up_next)
+		touch_call(c);
+	for (pp = &throttled; (t = *pp) != NULL;) {
+		if (t->throttle == l)
+			t->throttle = NULL;
+		if (t->throttle) {
+			pp = &t->throttled_next;
+			continue;
+		}
+		*pp = t->throttled_next;   /* no longer held back */
+		t->throttled = 0;
+		daemon_touch_link(t);
 	}
-	return m;
 }
 
 static void
-build_sets(struct loop_sets *s)
+flush_link(struct link *l)
 {
-	int top = highest_fd();
+	size_t before = buf_len(&l->out);
+
+	if (l->fd < 0 || l->paused || l->dead || !before)
+		return;
+	if (link_flush(l) < 0) {
+		daemon_link_lost(l, strerror(errno));
+		return;
+	}
+	if (before >= OUT_HIGH_WATER && buf_len(&l->out) < OUT_HIGH_WATER)
+		room_again(l);
+}
+
+static void
+link_timer_fired(struct timer *t, mtime_t now)
+{
+	(void)now;
+	daemon_touch_link(t->arg);
+}
+
+/* What a touched link has to do: timers, frames read, output; then what
+ * it waits for (descriptor, deadline) is told to the loop. */
+static void
+settle_link(struct link *l, mtime_t now)
+{
+	mtime_t d;
+	int mask;
+
+	if (l->kind == LINK_CONTROL && l->dead) {
+		drop_client(l);
+		return;
+	}
+	link_timers(l, now, l->ncalls > 0);
+	if (l->fd >= 0 && !l->paused && !l->dead)
+		process_link(l);
+	if (l->kind == LINK_CONTROL && l->dead) {
+		drop_client(l);
+		return;
+	}
+	flush_link(l);
+	if (l->ncalls == 0) {   /* an idle link holds no buffers */
+		buf_release(&l->in);
+		buf_release(&l->out);
+	}
+	if (l->fd != l->watched_fd)
+		link_closing(l);
+	mask = (link_wants_read(l) ? LOOP_READ : 0) | (link_wants_write(l) ? LOOP_WRITE : 0);
+	if (l->fd >= 0) {
+		watch(l->fd, W_LINK, l, mask);
+		l->watched_fd = l->fd;
+	}
+	d = link_deadline(l, now, l->ncalls > 0);
+	if (TIME_BEFORE(d, now + 3600000UL))
+		timer_set(&l->timer, d);
+	else
+		timer_stop(&l->timer);
+}
+
+/* What a touched call has to do; then what its pipes wait for. */
+static void
+settle_call(struct call *c)
+{
+	int room;
+
+	if (c->kind == CALL_RELAY)
+		return;
+	if (c->kind == CALL_EXEC && c->py && c->stdin_eof && buf_len(&c->stdin_q) == 0)
+		close_fd(&c->child.in);
+	if (served_progress(c))
+		return;    /* over and freed */
+	if (c->kind != CALL_EXEC)
+		return;
+	room = c->py || (c->up->up && link_out_room(c->up) && c->out_unacked < CALL_WINDOW);
+	loop_watch(c->child.out, room ? LOOP_READ : 0);
+	loop_watch(c->child.err, room ? LOOP_READ : 0);
+	loop_watch(c->child.in, buf_len(&c->stdin_q) ? LOOP_WRITE : 0);
+}
+
+static void
+settle(void)
+{
+	mtime_t now = now_ms();
 	struct link *l;
 	struct call *c;
 
-	fdset_zero(&s->r, top);
-	fdset_zero(&s->w, top);
-	s->maxfd = -1;
-	want(s, sig_fd(), 0);
-	if (!stopping)
-		want(s, listen_fd, 0);
-	for (l = links; l; l = l->next) {
-		if (link_wants_read(l))
-			want(s, l->fd, 0);
-		if (l->fd >= 0 && !l->paused && !l->dead && buf_len(&l->out))
-			want(s, l->fd, 1);
-		if (l->fd >= 0 && l->paused && l->pause_wake)
-			want(s, l->fd, 1);
-	}
-	for (c = calls; c; c = c->next) {
-		int room;
-
-		if (c->kind != CALL_EXEC)
-			continue;
-		room = c->py || (c->up->up && link_out_room(c->up) && c->out_unacked < CALL_WINDOW);
-		if (room) {
-			want(s, c->child.out, 0);
-			want(s, c->child.err, 0);
-		}
-		if (buf_len(&c->stdin_q))
-			want(s, c->child.in, 1);
+	for (;;) {
+		if ((l = next_touched_link()) != NULL)
+			settle_link(l, now);
+		else if ((c = next_touched_call()) != NULL)
+			settle_call(c);
+		else
+			return;
 	}
 }
 
@@ -1532,70 +1994,76 @@ handle_signals(void)
 }
 
 static void
-service_links(struct loop_sets *s)
+link_ready(struct link *l, int mask)
 {
-	struct link *l;
+	int rc;
 
-	for (l = links; l; l = l->next) {
-		int rc;
-
-		if (l->fd >= 0 && l->paused && l->pause_wake && fdset_has(&s->w, l->fd))
+	daemon_touch_link(l);
+	if (mask & LOOP_WRITE) {
+		if (l->paused && l->pause_wake)
 			l->woke = 1;     /* the tick hook looks at the port */
-		if (l->fd < 0 || l->paused || l->dead)
-			continue;
-		/* asked again: links served earlier in this round may have
-		 * filled what this one would write to */
-		if (fdset_has(&s->r, l->fd) && link_wants_read(l)) {
-			rc = link_read(l);
-			if (rc == 0)
-				daemon_link_lost(l, "connection closed");
-			else if (rc < 0)
-				daemon_link_lost(l, strerror(errno));
-		}
-		if (l->fd >= 0 && !l->paused && !l->dead)
-			process_link(l);
+		else
+			flush_link(l);
 	}
-}
-
-static void
-service_calls(struct loop_sets *s)
-{
-	struct call *c, *next;
-
-	for (c = calls; c; c = next) {
-		next = c->next;
-		if (c->kind == CALL_EXEC && c->py) {
-			if (fdset_has(&s->r, c->child.out))
-				py_pump(c, &c->child.out, 1);
-			if (fdset_has(&s->r, c->child.err))
-				py_pump(c, &c->child.err, 0);
-			if (fdset_has(&s->w, c->child.in))
-				pump_stdin(c);
-			if (c->stdin_eof && buf_len(&c->stdin_q) == 0)
-				close_fd(&c->child.in);
-		} else if (c->kind == CALL_EXEC) {
-			if (fdset_has(&s->r, c->child.out) && c->up->up && link_out_room(c->up))
-				pump_output(c, &c->child.out, "out");
-			if (fdset_has(&s->r, c->child.err) && c->up->up && link_out_room(c->up))
-				pump_output(c, &c->child.err, "err");
-			if (fdset_has(&s->w, c->child.in))
-				pump_stdin(c);
-		}
-		if (c->kind != CALL_RELAY)
-			served_progress(c);
-	}
-}
-
-static void
-flush_links(void)
-{
-	struct link *l;
-
-	for (l = links; l; l = l->next) {
-		if (l->fd < 0 || l->paused || l->dead || !buf_len(&l->out))
-			continue;
-		if (link_flush(l) < 0)
+	/* asked again: links served earlier in this round may have filled
+	 * what this one would write to */
+	if ((mask & LOOP_READ) && link_wants_read(l)) {
+		rc = link_read(l);
+		if (rc == 0)
+			daemon_link_lost(l, "connection closed");
+		else if (rc < 0)
 			daemon_link_lost(l, strerror(errno));
+	}
+}
+
+static void
+call_ready(struct call *c, int fd, int mask)
+{
+	touch_call(c);
+	if (c->kind != CALL_EXEC)
+		return;
+	if ((mask & LOOP_READ) && fd == c->child.out) {
+		if (c->py)
+			py_pump(c, &c->child.out, 1);
+		else if (c->up->up && link_out_room(c->up))
+			pump_output(c, &c->child.out, "out");
+	} else if ((mask & LOOP_READ) && fd == c->child.err) {
+		if (c->py)
+			py_pump(c, &c->child.err, 0);
+		else if (c->up->up && link_out_room(c->up))
+			pump_output(c, &c->child.err, "err");
+	} else if ((mask & LOOP_WRITE) && fd == c->child.in) {
+		pump_stdin(c);
+	}
+}
+
+/* every ready descriptor to its owner */
+static void
+dispatch(int n)
+{
+	int i, fd, mask;
+
+	for (i = 0; i < n; i++) {
+		fd = loop_ready(i, &mask);
+		if (!mask || fd >= nwatchers)
+			continue;    /* unwatched since the wait */
+		switch (watchers[fd].kind) {
+		case W_SIGNAL:
+			handle_signals();
+			break;
+		case W_LISTEN:
+			if (!stopping)
+				accept_clients();
+			break;
+		case W_LINK:
+			link_ready(watchers[fd].obj, mask);
+			break;
+		case W_CALL:
+			call_ready(watchers[fd].obj, fd, mask);
+			break;
+		default:
+			break;
+		}
 	}
 }
 
@@ -1627,8 +2095,6 @@ raise_fd_limit(void)
 	}
 }
 
-static struct loop_sets sets;
-
 /* Once, before the first daemon_step(). */
 void
 daemon_init(const struct daemon_hooks *h)
@@ -1638,52 +2104,44 @@ daemon_init(const struct daemon_hooks *h)
 	hooks = h;
 	raise_fd_limit();
 	sig_setup(sigs);
+	if (loop_open(daemon_event_loop) < 0)
+		fatal("unable to start the %s event loop: %s", daemon_event_loop,
+		      errno == EINVAL ? "not built into this binary" : strerror(errno));
+	debug("event loop: %s", loop_name());
+	link_touch_hook = daemon_touch_link;
+	link_closing_hook = link_closing;
+	watch(sig_fd(), W_SIGNAL, NULL, LOOP_READ);
+	if (listen_fd >= 0)
+		watch(listen_fd, W_LISTEN, NULL, LOOP_READ);
 }
 
-/* One round of the loop: timers, one select() of at most max_wait ms (no
- * limit but the timers' when negative), the I/O it found.  Returns 0 once
- * the daemon is stopping (SIGTERM or SIGINT). */
+/* One round of the loop: due timers, the touched links and calls settled,
+ * one wait of at most max_wait ms (no limit but the timers' when
+ * negative), the I/O it found, settled too.  Returns 0 once the daemon is
+ * stopping (SIGTERM or SIGINT). */
 int
 daemon_step(long max_wait)
 {
 	mtime_t now = now_ms(), deadline = hooks->tick(now);
-	struct link *l;
 	long wait;
+	int n;
 
-	expire_queued(now);
-	for (l = links; l; l = l->next) {
-		mtime_t d;
-
-		link_timers(l, now, l->ncalls > 0);
-		process_link(l);    /* timers may have reset sessions */
-		if (l->ncalls == 0) {
-			buf_trim(&l->in);
-			buf_trim(&l->out);
-		}
-		d = link_deadline(l, now, l->ncalls > 0);
-		if (TIME_BEFORE(d, deadline))
-			deadline = d;
-	}
-	if (calls && TIME_BEFORE(now + 1000, deadline))
-		deadline = now + 1000;   /* queued-call expiry */
-	flush_links();
-	remove_dead_links();
-	build_sets(&sets);
+	deadline = timers_run(now, deadline);
+	settle();
+	if (stopping)
+		return 0;
+	now = now_ms();
 	wait = TIME_BEFORE(now, deadline) ? (long)(deadline - now) : 0;
 	if (max_wait >= 0 && wait > max_wait)
 		wait = max_wait;
-	if (select_sets(sets.maxfd + 1, &sets.r, &sets.w, wait) < 0) {
+	n = loop_wait(wait);
+	if (n < 0) {
 		if (errno != EINTR)
-			fatal("select: %s", strerror(errno));
+			fatal("%s: %s", loop_name(), strerror(errno));
 		return !stopping;
 	}
-	if (fdset_has(&sets.r, sig_fd()))
-		handle_signals();
-	if (fdset_has(&sets.r, listen_fd))
-		accept_client();
-	service_links(&sets);
-	service_calls(&sets);
-	flush_links();
+	dispatch(n);
+	settle();
 	return !stopping;
 }
 
@@ -1693,6 +2151,7 @@ daemon_step(long max_wait)
 int
 daemon_fini(void)
 {
+	struct link *l, *next;
 	int n = 0;
 
 	shutdown_all();
@@ -1700,9 +2159,14 @@ daemon_fini(void)
 		call_kill(calls);
 		n++;
 	}
-	remove_dead_links();
-	fdset_free(&sets.r);
-	fdset_free(&sets.w);
+	for (l = links; l; l = next) {
+		next = l->next;
+		if (l->kind == LINK_CONTROL)
+			drop_client(l);
+	}
+	link_touch_hook = NULL;
+	link_closing_hook = NULL;
+	loop_close();
 	return n;
 }
 

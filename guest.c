@@ -237,6 +237,7 @@ probe_port(struct port *p, mtime_t now)
 		p->link.woke = 0;
 		p->backoff = p->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : p->backoff * 2;
 		p->link.retry_at = now + (mtime_t)p->backoff;
+		daemon_touch_link(&p->link);   /* what it waits for changed */
 		return;
 	}
 	debug("%s: host connected", p->link.name);

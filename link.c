@@ -25,6 +25,17 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+void (*link_touch_hook)(struct link *l);
+void (*link_closing_hook)(struct link *l);
+
+/* the daemon looks at the link again before it waits */
+static void
+touch(struct link *l)
+{
+	if (link_touch_hook)
+		link_touch_hook(l);
+}
+
 /* This process's lifetime nonce: both channels of a daemon carry it in
  * their probes, so that the peer can tell a restart from a new stream. */
 static const char *
@@ -113,6 +124,7 @@ link_attach(struct link *l, int fd)
 		send_probe(l);
 	else if (l->initiates)
 		link_send_hello(l);
+	touch(l);
 }
 
 void
@@ -144,13 +156,17 @@ link_restart(struct link *l)
 	l->syncing = 0;
 	if (l->probe)
 		send_probe(l);
+	touch(l);
 }
 
 void
 link_detach(struct link *l)
 {
-	if (l->fd >= 0)
+	if (l->fd >= 0) {
+		if (link_closing_hook)
+			link_closing_hook(l);
 		close(l->fd);
+	}
 	l->fd = -1;
 	l->up = 0;
 	l->paused = l->pause_wake = l->woke = 0;
@@ -209,6 +225,7 @@ resync(struct link *l, const char *why)
 		l->session_lost = 1;
 	buf_clear(&l->out);
 	new_session(l);
+	touch(l);
 	if (l->kind == LINK_CONTROL) {
 		l->dead = 1;   /* a local client speaking garbage is just dropped */
 		return;
@@ -248,6 +265,7 @@ link_send(struct link *l, const char *head, size_t headlen, const void *data,
 		memcpy(d + cl + headlen, data, datalen);
 	trace_frame("<-", l->name, d + cl, headlen + datalen);
 	buf_commit(&l->out, (size_t)cl + headlen + datalen);
+	touch(l);
 	return 0;
 }
 
@@ -275,6 +293,7 @@ link_send_json(struct link *l, const void *json, size_t n)
 	memcpy(d + cl, json, n);
 	trace_frame("<-", l->name, d + cl, n);
 	buf_commit(&l->out, (size_t)cl + n);
+	touch(l);
 	return 0;
 }
 
@@ -350,6 +369,7 @@ link_send_read(struct link *l, const char *head, size_t headlen, int fd, size_t 
 		q += (size_t)cl + total;
 	}
 	buf_commit(&l->out, (size_t)(q - d));
+	touch(l);
 	return n;
 }
 

@@ -109,6 +109,7 @@ int buf_append(struct buf *b, const void *p, size_t n); /* -1: over limit */
 void buf_consume(struct buf *b, size_t n);
 void buf_clear(struct buf *b);
 void buf_trim(struct buf *b);          /* free an empty, large buffer */
+void buf_release(struct buf *b);       /* free an empty buffer */
 ssize_t buf_read_fd(struct buf *b, int fd, size_t max);   /* read() into it */
 ssize_t buf_write_fd(struct buf *b, int fd, size_t max);  /* write() from it */
 
@@ -134,6 +135,31 @@ void fdset_add(struct fdset *s, int fd);
 int fdset_has(const struct fdset *s, int fd);
 void fdset_free(struct fdset *s);
 int select_sets(int nfds, struct fdset *r, struct fdset *w, long timeout_ms);
+
+/* ---- the event loop (loop.c) ------------------------------------------ */
+/* One interface, two backends: "select" (portable, the default and the
+ * guest's) and "epoll" (Linux; the host daemon's when the probe found it). */
+#define LOOP_READ  1
+#define LOOP_WRITE 2
+int loop_open(const char *backend);   /* NULL: select; -1 with errno */
+const char *loop_name(void);
+int loop_has(const char *backend);    /* built into this binary? */
+void loop_watch(int fd, int mask);    /* what fd waits for; 0 before closing it */
+int loop_wait(long timeout_ms);       /* how many are ready; -1 with errno */
+int loop_ready(int i, int *mask);     /* the i-th ready descriptor, and for what */
+void loop_close(void);
+struct timer {
+	mtime_t when;
+	int slot;                    /* in the heap; -1 when not set */
+	void (*fire)(struct timer *t, mtime_t now);
+	void *arg;
+};
+void timer_init(struct timer *t, void (*fire)(struct timer *, mtime_t), void *arg);
+void timer_set(struct timer *t, mtime_t when);
+void timer_stop(struct timer *t);
+int timer_pending(const struct timer *t);
+/* fires the timers due at now; the nearest deadline left, or horizon */
+mtime_t timers_run(mtime_t now, mtime_t horizon);
 
 /* ---- names, paths, argument helpers (common.c, shlex.c) ----------------- */
 int valid_command_name(const char *name, size_t len);
@@ -302,8 +328,23 @@ struct link {
 	int log_lines;              /* ... lines logged in it, */
 	unsigned long log_held;     /* ... and held back */
 	unsigned long next_id;
+	/* the daemon's bookkeeping (daemon.c), set by daemon_add_link() */
+	int in_daemon;
+	struct link *prev;
+	struct link *touch_next;    /* in the list of links to look at */
+	int touched;
+	int watched_fd;             /* the descriptor the loop watches for it */
+	struct timer timer;         /* at link_deadline() */
+	void *up_calls;             /* calls the peer asked for over it */
+	void *down_calls;           /* calls relayed over it */
+	struct link *throttled_next;
+	int throttled;
 };
 enum { LM_NATIVE, LM_PYTHON, LM_UNKNOWN };
+/* the daemon's: told when a link may have something to do, and before its
+ * descriptor is closed */
+extern void (*link_touch_hook)(struct link *l);
+extern void (*link_closing_hook)(struct link *l);
 void link_init(struct link *l, enum link_kind kind, int fd, const char *name);
 /* a channel link's part: caller (probes) or server (quiet) */
 void link_set_caller(struct link *l);
@@ -394,7 +435,9 @@ struct daemon_hooks {
 	int (*allowed)(struct link *l, const char *command);
 };
 extern struct link *links;
+extern const char *daemon_event_loop;  /* loop backend; NULL: select */
 void daemon_add_link(struct link *l);
+void daemon_touch_link(struct link *l);      /* it may have something to do */
 void daemon_remove_link(struct link *l);     /* fails its calls, closes it */
 void daemon_listen(const char *path, int mode, const char *group);
 int daemon_run(const struct daemon_hooks *h);   /* init, step until stopped, fini */

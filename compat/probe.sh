@@ -70,6 +70,8 @@ define HAVE_CLOCK_GETTIME_GLIBC_2_2_5 $pin
 if try memcpy_glibc; then define HAVE_MEMCPY_GLIBC_2_2_5 1
 else define HAVE_MEMCPY_GLIBC_2_2_5 0; fi
 if try xstat; then define HAVE_XSTAT 1; else define HAVE_XSTAT 0; fi
+# the host daemon's event-loop backend (loop.c), not a shim either
+if try epoll; then define HAVE_EPOLL 1; else define HAVE_EPOLL 0; fi
 [ -n "$all" ] && define COMPAT_ALL 1
 
 echo "$libs" > compat/config.libs
