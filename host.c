@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 #include <dirent.h>
+#include <time.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -23,9 +24,11 @@
 
 struct guest {
 	struct guest *next;
-	char name[MAX_NAME + 1];
-	char path[2][PATH_MAX];      /* host-to-guest, guest-to-host sockets */
+	struct guest *hnext;         /* in its hash chain */
+	char *name;
+	char *path[2];               /* host-to-guest, guest-to-host sockets */
 	struct link link[2];
+	struct timer retry[2];       /* connect again */
 	mtime_t delay[2];
 	int seen;
 };
@@ -38,6 +41,13 @@ static struct guest *guests;
 static mtime_t next_scan;
 static long scan_interval = SCAN_INTERVAL;
 static int scan_now;
+static int scanned;             /* a scan was done (last_demand_scan is set) */
+static mtime_t last_demand_scan;
+static time_t dir_mtime, dir_ctime;   /* of the channel directory at the last scan, */
+static time_t scan_wall;              /* ... the second it was done in */
+static mtime_t scan_ms;               /* ... and when, on our clock */
+static struct guest **guest_slots;   /* hash table by name */
+static unsigned long guest_mask, nguests;
 
 /* ---- finding guests ------------------------------------------------------------ */
 
@@ -127,15 +137,80 @@ scan_channels(found_fn found)
 	return 0;
 }
 
+/* ---- guests by name: a hash table that doubles as it fills ------------------- */
+
+static unsigned long
+name_hash(const char *s)
+{
+	unsigned long h = 2166136261UL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619UL;
+	return h;
+}
+
+static void
+guest_index(struct guest *g)
+{
+	unsigned long i, size = guest_slots ? guest_mask + 1 : 0;
+
+	if (nguests >= size) {
+		struct guest **old = guest_slots;
+
+		guest_mask = size ? 2 * size - 1 : 63;
+		guest_slots = xcalloc(guest_mask + 1, sizeof *guest_slots);
+		for (i = 0; i < size; i++)
+			while (old[i]) {
+				struct guest *o = old[i];
+				unsigned long h = name_hash(o->name) & guest_mask;
+
+				old[i] = o->hnext;
+				o->hnext = guest_slots[h];
+				guest_slots[h] = o;
+			}
+		free(old);
+	}
+	i = name_hash(g->name) & guest_mask;
+	g->hnext = guest_slots[i];
+	guest_slots[i] = g;
+	nguests++;
+}
+
+static void
+guest_unindex(struct guest *g)
+{
+	struct guest **pp = &guest_slots[name_hash(g->name) & guest_mask];
+
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == g) {
+			*pp = g->hnext;
+			nguests--;
+			return;
+		}
+}
+
 static struct guest *
 guest_find(const char *name)
 {
 	struct guest *g;
 
-	for (g = guests; g; g = g->next)
+	if (!guest_slots)
+		return NULL;
+	for (g = guest_slots[name_hash(name) & guest_mask]; g; g = g->hnext)
 		if (strcmp(g->name, name) == 0)
 			return g;
 	return NULL;
+}
+
+static void retry_fired(struct timer *t, mtime_t now);
+
+static void
+set_path(char **p, const char *path)
+{
+	if (*p && strcmp(*p, path) == 0)
+		return;
+	free(*p);
+	*p = xstrdup(path);
 }
 
 static void
@@ -151,12 +226,12 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 		for (i = 0; i < 2; i++) {
 			daemon_link_lost(&g->link[i], "channel moved");
 			link_detach(&g->link[i]);
-			g->link[i].retry_at = now_ms();
+			timer_set(&g->retry[i], now_ms());
 		}
 	}
 	if (!g) {
 		g = xcalloc(1, sizeof *g);
-		strlcpy(g->name, name, sizeof g->name);
+		g->name = xstrdup(name);
 		for (i = 0; i < 2; i++) {
 			char lname[MAX_NAME + 40];
 
@@ -164,8 +239,9 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 			         i == 0 ? "host-to-guest" : "guest-to-host");
 			link_init(&g->link[i], LINK_CHANNEL, -1, lname);
 			g->link[i].owner = g;
-			g->link[i].retry_at = now_ms();
 			daemon_add_link(&g->link[i]);
+			timer_init(&g->retry[i], retry_fired, &g->link[i]);
+			timer_set(&g->retry[i], now_ms());
 		}
 		g->link[0].calls = 1;   /* we ask over host-to-guest */
 		g->link[1].serves = 1;  /* and answer over guest-to-host */
@@ -175,10 +251,11 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 		g->link[1].sibling = &g->link[0];
 		g->next = guests;
 		guests = g;
+		guest_index(g);
 		logit("guest %s: found its channels", name);
 	}
-	strlcpy(g->path[0], h2g, sizeof g->path[0]);
-	strlcpy(g->path[1], g2h, sizeof g->path[1]);
+	set_path(&g->path[0], h2g);
+	set_path(&g->path[1], g2h);
 	g->seen = 1;
 }
 
@@ -190,11 +267,17 @@ guest_drop(struct guest *g)
 	logit("guest %s: channels gone", g->name);
 	daemon_remove_link(&g->link[0]);
 	daemon_remove_link(&g->link[1]);
+	timer_stop(&g->retry[0]);
+	timer_stop(&g->retry[1]);
+	guest_unindex(g);
 	for (pp = &guests; *pp; pp = &(*pp)->next)
 		if (*pp == g) {
 			*pp = g->next;
 			break;
 		}
+	free(g->path[0]);
+	free(g->path[1]);
+	free(g->name);
 	free(g);
 }
 
@@ -202,7 +285,14 @@ static void
 rescan(void)
 {
 	struct guest *g, *next;
+	struct stat st;
 
+	if (stat(channels_dir, &st) == 0) {
+		dir_mtime = st.st_mtime;
+		dir_ctime = st.st_ctime;
+	}
+	scan_wall = time(NULL);
+	scan_ms = now_ms();
 	for (g = guests; g; g = g->next)
 		g->seen = 0;
 	if (scan_channels(guest_found) < 0)
@@ -228,60 +318,96 @@ try_connect(struct guest *g, int i, mtime_t now)
 		g->delay[i] = g->delay[i] ? g->delay[i] * 2 : 1000;
 		if (g->delay[i] > (mtime_t)scan_interval)
 			g->delay[i] = (mtime_t)scan_interval;
-		l->retry_at = now + g->delay[i];
+		timer_set(&g->retry[i], now + g->delay[i]);
 		return -1;
 	}
 	g->delay[i] = 0;
+	timer_stop(&g->retry[i]);
 	debug("%s: connected to %s", l->name, g->path[i]);
 	link_attach(l, fd);
 	return 0;
 }
 
+/* A channel not connected: try again (the first time, at once). */
+static void
+retry_fired(struct timer *t, mtime_t now)
+{
+	struct link *l = t->arg;
+	struct guest *g = l->owner;
+
+	if (l->fd < 0)
+		try_connect(g, l == &g->link[0] ? 0 : 1, now);
+}
+
+/* Rescans on their interval; connecting is up to each channel's timer. */
 static mtime_t
 host_tick(mtime_t now)
 {
-	struct guest *g;
-	mtime_t next;
-	int i;
-
 	if (scan_now || !TIME_BEFORE(now, next_scan)) {
 		scan_now = 0;
 		rescan();
 		next_scan = now + (mtime_t)scan_interval;
 	}
-	next = next_scan;
-	for (g = guests; g; g = g->next)
-		for (i = 0; i < 2; i++) {
-			struct link *l = &g->link[i];
-
-			if (l->fd >= 0)
-				continue;
-			if (!TIME_BEFORE(now, l->retry_at))
-				try_connect(g, i, now);
-			if (l->fd < 0 && TIME_BEFORE(l->retry_at, next))
-				next = l->retry_at;
-		}
-	return next;
+	return next_scan;
 }
 
 /* QEMU closed the socket: the guest stopped, or QEMU dropped us. */
 static void
 host_lost(struct link *l)
 {
+	struct guest *g = l->owner;
+
 	link_detach(l);
-	l->retry_at = now_ms() + 1000;
+	timer_set(&g->retry[l == &g->link[0] ? 0 : 1], now_ms() + 1000);
+}
+
+/* Has the channel directory changed since the last scan?  (A guest that
+ * starts adds an entry to it; one stat() tells.)  Timestamps count whole
+ * seconds: a change in the second of the scan (or the one before, for a
+ * clock that steps) cannot be told from what the scan saw, so then it
+ * may have happened, and a rescan is allowed every 100 ms until that
+ * second is over. */
+static int
+dir_changed(void)
+{
+	struct stat st;
+
+	if (stat(channels_dir, &st) < 0)
+		return 0;
+	if (st.st_mtime != dir_mtime || st.st_ctime != dir_ctime)
+		return 1;
+	return dir_mtime >= scan_wall - 1 && !TIME_BEFORE(now_ms(), scan_ms + 100);
+}
+
+/* A name we do not know: a guest that just started, or a typo (or a
+ * flood of them).  A rescan on demand at most once per scan interval, or
+ * when the directory changed since the last scan: unknown names cost a
+ * lookup and a stat() each, whatever their number. */
+static struct guest *
+guest_lookup(const char *name)
+{
+	struct guest *g = guest_find(name);
+	mtime_t now;
+
+	if (g)
+		return g;
+	now = now_ms();
+	if (scanned && TIME_BEFORE(now, last_demand_scan + (mtime_t)scan_interval) &&
+	    !dir_changed())
+		return NULL;
+	scanned = 1;
+	last_demand_scan = now;
+	debug("no guest %s known: rescanning %s", name, channels_dir);
+	rescan();
+	return guest_find(name);
 }
 
 static struct link *
 host_route(const char *target, char *why, size_t whylen)
 {
-	struct guest *g = guest_find(target);
+	struct guest *g = guest_lookup(target);
 	int i;
 
-	if (!g) {
-		rescan();   /* a guest that just started: no need to wait for the timer */
-		g = guest_find(target);
-	}
 	if (!g) {
 		snprintf(why, whylen, "no such guest: %s (no channels in %s)", target, channels_dir);
 		return NULL;
@@ -423,7 +549,7 @@ static const struct daemon_hooks host_hooks = {
 /* ---- command line ------------------------------------------------------------------ */
 
 enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN,
-       O_POLICY, O_NO_POLICY };
+       O_POLICY, O_NO_POLICY, O_EVENT_LOOP };
 
 static const struct opt_spec options[] = {
 	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
@@ -432,6 +558,7 @@ static const struct opt_spec options[] = {
 	{ "channels-dir", O_CHANNELS, 1 }, { "commands-dir", O_COMMANDS, 1 },
 	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
 	{ "scan-interval", O_SCAN, 1 }, { "policy", O_POLICY, 1 }, { "no-policy", O_NO_POLICY, 0 },
+	{ "event-loop", O_EVENT_LOOP, 1 },
 	{ NULL, 0, 0 }
 };
 
@@ -467,6 +594,9 @@ usage(void)
 	printf("      --policy=FILE        which commands each guest may run (default\n"
 	       "                           %s if it exists; reread on SIGHUP)\n"
 	       "      --no-policy          every guest may run every command\n"
+	       "      --event-loop=BACKEND the daemon's event loop: epoll (the default where\n"
+	       "                           built in) or select (portable; also\n"
+	       "                           NEGOTIATOR_EVENT_LOOP=select in the environment)\n"
 	       "  -h, --help               show this help\n"
 	       "      --version            show the version\n", POLICY_FILE);
 	cli_exit_codes();
@@ -545,6 +675,7 @@ main(int argc, char **argv)
 	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc;
 	int no_policy = 0;
+	const char *event_loop = getenv("NEGOTIATOR_EVENT_LOOP");
 	long scan;
 
 	std_fds_guard();
@@ -571,6 +702,7 @@ main(int argc, char **argv)
 		case O_GROUP: group = st.arg; break;
 		case O_POLICY: policy_path = st.arg; policy_given = 1; break;
 		case O_NO_POLICY: no_policy = 1; break;
+		case O_EVENT_LOOP: event_loop = st.arg; break;
 		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
 		case O_SCAN:
 			scan = cli_seconds("scan interval", st.arg);
@@ -584,6 +716,14 @@ main(int argc, char **argv)
 	}
 	if (no_policy)
 		policy_path = NULL;
+	if (!event_loop || !*event_loop)
+		event_loop = loop_has("epoll") ? "epoll" : "select";
+	if (!loop_has(event_loop)) {
+		fprintf(stderr, "%s: unknown event loop: %s (this build has select%s) (try --help)\n",
+		        progname, event_loop, loop_has("epoll") ? " and epoll" : "");
+		return EXIT_USAGE;
+	}
+	daemon_event_loop = event_loop;
 	if (daemon + list_guests + list_commands + (command != NULL) != 1) {
 		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e (try --help)\n", progname);
 		return EXIT_USAGE;

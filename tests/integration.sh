@@ -808,5 +808,41 @@ check "no host for 3 s, always writable and at EOF: no busy loop ($t0 -> $t1 tic
 	test -n "$t0" -a -n "$t1" -a "$((t1 - t0))" -le 2
 kill $late
 
+# ---- the event loop and discovery (issue 13) ---------------------------------------------
+$B/negotiator-host -d --event-loop=poll --channels-dir "$T/ch" > /dev/null 2>"$T/err"; rc=$?
+check "--event-loop=poll: usage error 2, naming what this build has" \
+	test "$rc" = 2 -a -n "$(grep 'unknown event loop: poll (this build has select' "$T/err")"
+NEGOTIATOR_EVENT_LOOP=bogus $B/negotiator-host -d --channels-dir "$T/ch" 2>"$T/err"; rc=$?
+check "NEGOTIATOR_EVENT_LOOP=bogus: the same usage error" test "$rc" = 2
+for backend in select epoll; do
+	have HAVE_EPOLL || [ $backend = select ] || continue
+	mkdir -p "$T/disc-$backend"
+	rm -f "$T/disc.log"
+	NEGOTIATOR_EVENT_LOOP=$backend $B/negotiator-host -d -v --no-policy --scan-interval 600 \
+		--channels-dir "$T/disc-$backend" --control-socket "$T/disc.sock" 2>"$T/disc.log" &
+	dp=$!
+	PIDS="$PIDS $dp"
+	wait_until test -S "$T/disc.sock"
+	check "$backend: the daemon says which event loop it runs" has "$T/disc.log" "event loop: $backend"
+	sleep 2   # the directory's change (mkdir) is then over by a whole second
+	DHOST="$B/negotiator-host --control-socket $T/disc.sock"
+	i=0
+	while [ $i -lt 30 ]; do $DHOST -t 2 nosuch$i -e true 2>/dev/null; i=$((i + 1)); done
+	n=$(grep -c "rescanning" "$T/disc.log")
+	check "$backend: 30 calls for unknown names: one rescan ($n)" test "$n" = 1
+	$DHOST -t 2 nosuch -e true 2>"$T/err"; rc=$?
+	check "$backend: ... each a clear failure, 125" \
+		test "$rc" = 125 -a -n "$(grep 'no such guest: nosuch' "$T/err")"
+	# a guest that starts now is found by its first call, interval or not
+	"$B/tests/standin" --pidfile "$T/disc.pid" "$T/disc-$backend" vmd "$T/g1" 2>/dev/null &
+	wait_until test -s "$T/disc.pid"
+	$DHOST -t 2 vmd -e true 2>"$T/err"
+	check "$backend: a guest that just started is found by its first call" \
+		test -z "$(grep 'no such guest' "$T/err")"
+	kill "$(cat "$T/disc.pid")" "$dp"
+	rm -f "$T/disc.pid"
+	wait_until dead "$dp"
+done
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
