@@ -116,6 +116,10 @@ tests/negbench: tests/negbench.c common.o proto.o json.o link.o $(COMPAT_OBJS) $
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o json.o link.o \
 		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
+tests/scaleguests: tests/scaleguests.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/scaleguests.c common.o proto.o json.o link.o \
+		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
+
 tests/qga: tests/qga.c compat/config.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/qga.c $(LDLIBS) $(PROBE_LIBS)
 
@@ -159,7 +163,8 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man8/negotiator-host.8 $(DESTDIR)$(MANDIR)/man8/negotiator-guest.8
 
 clean:
-	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench
+	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench \
+		tests/scaleguests
 	rm -rf static tests/fuzz/out/build
 	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
 		compat/config.stamp compat/config.log
