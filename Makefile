@@ -1,6 +1,7 @@
 # negotiator: POSIX make.  `make`, `make check`, `make demo`, `make install`,
-# `make static`, `make vm-check`, `make bench`, `make portcheck`,
-# `make sanitize`, `make fuzz` (the last two need clang: see INSTALL).
+# `make static`, `make vm-check`, `make bench`, `make scale-bench`,
+# `make portcheck`, `make sanitize`, `make fuzz` (the last two need clang:
+# see INSTALL).
 # Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX, DESTDIR and COMPAT.
 # compat/probe.sh finds out what the libc has (compat/config.h, and the
 # libraries to link in compat/config.libs), again whenever CC, the flags or
@@ -118,8 +119,21 @@ tests/negbench: tests/negbench.c common.o proto.o json.o link.o $(COMPAT_OBJS) $
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o json.o link.o \
 		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
+tests/scaleguests: tests/scaleguests.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/scaleguests.c common.o proto.o json.o link.o \
+		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
+
 tests/qga: tests/qga.c compat/config.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/qga.c $(LDLIBS) $(PROBE_LIBS)
+
+# One host daemon with N stand-in guests (tests/scaleguests, one process for
+# all of them), N = 10, 100, 500 and 1000: daemon CPU and wall time per
+# call (CLI and persistent client), RSS, idle CPU, static start-up, each
+# event loop backend the daemon offers; targets with PASS/MISS, appended to
+# bench-results.txt (tests/scale-bench.sh).  No QEMU.  Knobs: SCALE_N,
+# SCALE_CALLS, SCALE_IDLE_S.
+scale-bench: all tests/scaleguests tests/negbench
+	sh tests/scale-bench.sh .
 
 demo: all tests/standin
 	sh tests/demo.sh
@@ -161,9 +175,10 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man8/negotiator-host.8 $(DESTDIR)$(MANDIR)/man8/negotiator-guest.8
 
 clean:
-	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench
+	rm -f *.o paths.h paths.h.new negotiator-host negotiator-guest $(TEST_PROGS) tests/qga tests/negbench \
+		tests/scaleguests
 	rm -rf static tests/fuzz/out/build
 	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
 		compat/config.stamp compat/config.log
 
-.PHONY: all check vm-check bench demo portcheck sanitize fuzz static install uninstall clean FORCE
+.PHONY: all check vm-check bench scale-bench demo portcheck sanitize fuzz static install uninstall clean FORCE

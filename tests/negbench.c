@@ -8,6 +8,7 @@
  *       sequential calls of COMMAND on TARGET (a guest name through a host
  *       daemon, "" through a guest daemon); each call's latency on a line.
  *       It shows what the protocol costs without a client process per call.
+ *       TARGET may be a comma-separated list, taken in turn call by call.
  *   negbench run N TIMES PROGRAM [ARG...]
  *       runs PROGRAM N times (stdin, stdout, stderr inherited) and appends
  *       each run's latency, fork to exit, to the file TIMES: the CLI rows,
@@ -159,10 +160,30 @@ receive(const char *path, double total)
 	return done < total;
 }
 
+/* "a,b,c": the i-th name (0-based, cycling) into out */
+static void
+nth_target(const char *list, int i, char *out, size_t outlen)
+{
+	const char *p = list, *comma;
+	int k, count = 1;
+	size_t len;
+
+	for (comma = list; (comma = strchr(comma, ',')) != NULL; comma++)
+		count++;
+	for (k = i % count; k > 0; k--)
+		p = strchr(p, ',') + 1;
+	len = strcspn(p, ",");
+	if (len >= outlen)
+		len = outlen - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
 int
 main(int argc, char **argv)
 {
 	struct link l;
+	char target[MAX_NAME + 1];
 	int fd, n, i, bad = 0;
 
 	log_level = LOG_LVL_ERROR;
@@ -186,7 +207,8 @@ main(int argc, char **argv)
 	for (i = 1; i <= n; i++) {
 		long t0 = usec_now();
 
-		if (one_call(&l, (unsigned long)i, argv[2], argv + 4) != 0)
+		nth_target(argv[2], i - 1, target, sizeof target);
+		if (one_call(&l, (unsigned long)i, target, argv + 4) != 0)
 			bad++;
 		printf("%ld\n", usec_now() - t0);
 	}

@@ -42,15 +42,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SOFT_LIMIT (64 * 1024)  /* relayed bytes buffered per direction */
+/* Relayed bytes buffered per direction.  Large enough that a benchmark
+ * through the stand-in measures the agent, not the stand-in (with 64 KiB
+ * the relay took a wakeup per 64 KiB and capped a stream well below what
+ * the daemons do); the ring is allocated while a relay lives. */
+#define SOFT_LIMIT (1024 * 1024)
 #define JUNK_LEN 300            /* bytes injected per SIGUSR1 */
 /* Injected junk may go beyond SOFT_LIMIT, so a SIGUSR1 never has to wait. */
 #define RING_CAP (SOFT_LIMIT + 16 * JUNK_LEN)
+#define DISCARD_LEN (64 * 1024) /* bytes read and dropped per read() */
 #define MAX_PORTS 32
 #define BACKLOG 8
 
 struct ring {
-    char data[RING_CAP];
+    char *data;                 /* RING_CAP bytes, or NULL while unused */
     size_t start, len;
 };
 
@@ -77,7 +82,7 @@ static const char *pidfile;
 static int pidfile_written;
 static char *domain_dir;            /* set only if we created it */
 static int sig_pipe[2] = { -1, -1 };
-static char scratch[SOFT_LIMIT];    /* sink for discarded bytes */
+static char scratch[DISCARD_LEN];   /* sink for discarded bytes */
 static unsigned long junk_state = 20240601UL;
 
 /* ---------- messages and cleanup ---------- */
@@ -267,6 +272,14 @@ static size_t ring_room(const struct ring *r)
     return r->len < SOFT_LIMIT ? SOFT_LIMIT - r->len : 0;
 }
 
+/* The ring's storage, allocated on first use (a relay that starts). */
+static char *ring_data(struct ring *r)
+{
+    if (!r->data && !(r->data = malloc(RING_CAP)))
+        die("out of memory (a ring of %lu bytes)", (unsigned long)RING_CAP);
+    return r->data;
+}
+
 /* One read() into the free space (below SOFT_LIMIT); returns read()'s result. */
 static ssize_t ring_fill(struct ring *r, int fd)
 {
@@ -274,6 +287,7 @@ static ssize_t ring_fill(struct ring *r, int fd)
     size_t room = ring_room(r);
     ssize_t n;
 
+    ring_data(r);
     if (room > RING_CAP - tail)
         room = RING_CAP - tail;
     n = read(fd, r->data + tail, room);
@@ -306,6 +320,7 @@ static size_t ring_append(struct ring *r, const char *p, size_t n)
     size_t i;
     if (n > RING_CAP - r->len)
         n = RING_CAP - r->len;
+    ring_data(r);
     for (i = 0; i < n; i++)
         r->data[(r->start + r->len + i) % RING_CAP] = p[i];
     r->len += n;
@@ -317,6 +332,14 @@ static void ring_clear(struct ring *r)
     r->start = r->len = 0;
 }
 
+/* The relay is over: its storage goes back. */
+static void ring_release(struct ring *r)
+{
+    free(r->data);
+    r->data = NULL;
+    ring_clear(r);
+}
+
 /* ---------- connection state changes ---------- */
 
 static void guest_close(struct port *p, const char *why)
@@ -325,7 +348,9 @@ static void guest_close(struct port *p, const char *why)
     drain_and_close(p->guest_fd);
     p->guest_fd = -1;
     p->gstate = G_NONE;
-    ring_clear(&p->to_guest);   /* a closing guest discards its input */
+    ring_release(&p->to_guest);   /* a closing guest discards its input */
+    if (p->to_host.len == 0)      /* what it wrote still goes to the host */
+        ring_release(&p->to_host);
 }
 
 static void host_close(struct port *p, const char *why)
@@ -333,7 +358,7 @@ static void host_close(struct port *p, const char *why)
     note("%s: host disconnected (%s)", p->name, why);
     drain_and_close(p->host_fd);
     p->host_fd = -1;
-    ring_clear(&p->to_host);    /* QEMU drops what the host did not take */
+    ring_release(&p->to_host);  /* QEMU drops what the host did not take */
     if (p->gstate == G_LIVE) {
         p->gstate = G_CLOSING;
         if (p->to_guest.len == 0)
@@ -409,6 +434,8 @@ static void host_writable(struct port *p)
 {
     if (ring_flush(&p->to_host, p->host_fd) < 0)
         host_close(p, strerror(errno));
+    else if (p->gstate == G_NONE && p->to_host.len == 0)
+        ring_release(&p->to_host);  /* the guest's last bytes are out */
 }
 
 static void guest_writable(struct port *p)
