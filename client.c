@@ -376,17 +376,22 @@ client_run(int fd, const struct client_req *req)
 	memset(&w, 0, sizeof w);
 	c.req = req;
 	c.stdin_open = req->op == OP_EXEC;
-	sink_init(&c.out, 1);
-	sink_init(&c.err, 2);
-	sig_setup(sigs);
+	sig_setup(sigs);    /* SIGPIPE ignored before the first write */
 	link_init(&c.link, LINK_CLIENT, -1, req->direct ? "channel" : "daemon");
 	if (req->direct)
 		link_set_caller(&c.link);   /* a channel: the peer may be python */
+	c.link.socket = !req->direct;
 	link_attach(&c.link, fd);
 	/* a daemon's control socket starts clean: no need to wait for its sync
-	 * before asking (saves a round trip); a channel must sync first */
-	if (!req->direct)
+	 * before asking (saves a round trip); a channel must sync first.  Out
+	 * at once, before the rest is set up: the daemon, woken by our
+	 * connection, finds the request there and needs no second wakeup. */
+	if (!req->direct) {
 		send_request(&c);
+		link_flush(&c.link);
+	}
+	sink_init(&c.out, 1);
+	sink_init(&c.err, 2);
 	if (req->timeout > 0)
 		deadline = now_ms() + (mtime_t)req->timeout * 1000UL;
 

@@ -446,20 +446,44 @@ sig_default_all(void)
 }
 
 /* The nonce only has to differ between sessions; /dev/urandom when there,
- * else time and pid mixed. */
+ * else time and pid mixed.  Read 256 bytes at a time: a daemon makes one
+ * per local client's connection, and three system calls each were a fair
+ * part of what a command-line call costs it.  A forked child (pid
+ * changed) reads its own. */
+static int
+urandom_bytes(unsigned char r[8])
+{
+	static unsigned char pool[256];
+	static size_t left;
+	static pid_t owner;
+	int fd;
+
+	if (owner != getpid())
+		left = 0;
+	if (left < 8) {
+		fd = compat_open("/dev/urandom", O_RDONLY, CX_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		left = read(fd, pool, sizeof pool) == (ssize_t)sizeof pool ? sizeof pool : 0;
+		close(fd);
+		owner = getpid();
+		if (left < 8)
+			return 0;
+	}
+	left -= 8;
+	memcpy(r, pool + left, 8);
+	memset(pool + left, 0, 8);
+	return 1;
+}
+
 void
 random_nonce(char out[17])
 {
 	static unsigned long counter;
 	unsigned char r[8];
-	int fd, i, got = 0;
+	int i;
 
-	fd = compat_open("/dev/urandom", O_RDONLY, CX_CLOEXEC);
-	if (fd >= 0) {
-		got = read(fd, r, sizeof r) == (ssize_t)sizeof r;
-		close(fd);
-	}
-	if (!got) {
+	if (!urandom_bytes(r)) {
 		struct timeval tv;
 		unsigned long x;
 

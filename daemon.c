@@ -1209,8 +1209,10 @@ process_link(struct link *l)
 				link_log(l, LOG_LVL_WARN, "peer session changed; failing calls in flight");
 			fail_calls_on(l, "session with the peer was reset");
 		} else if (ev == EV_UP) {
-			if (l->kind == LINK_CONTROL)
+			if (l->kind == LINK_CONTROL) {
 				link_log(l, LOG_LVL_DEBUG, "session up");
+				l->sync_held = buf_len(&l->out);   /* our sync, just queued */
+			}
 			else
 				link_log(l, LOG_LVL_INFO, "connected");
 			send_queued_requests(l);
@@ -1795,8 +1797,11 @@ refuse_client(int fd, const char *why)
 	close(fd);
 }
 
-/* One connection per call: take every waiting one (a burst of CLI calls
- * costs one wakeup), but not forever. */
+static void link_ready(struct link *l, int mask);
+
+/* One connection per call: a few at a time (a burst of CLI calls costs
+ * fewer wakeups), but one when the backend's wakeups are cheap (epoll)
+ * and an accept() that fails costs as much as one. */
 static void
 accept_clients(void)
 {
@@ -1805,7 +1810,7 @@ accept_clients(void)
 	static unsigned long serial;
 	int fd, n;
 
-	for (n = 0; n < 64; n++) {
+	for (n = strcmp(loop_name(), "epoll") == 0 ? 63 : 0; n < 64; n++) {
 		fd = compat_accept4(listen_fd, CX_CLOEXEC | CX_NONBLOCK);
 		if (fd < 0)
 			return;
@@ -1816,8 +1821,12 @@ accept_clients(void)
 		l = xmalloc(sizeof *l);
 		snprintf(name, sizeof name, "client %lu", ++serial);
 		link_init(l, LINK_CONTROL, fd, name);
+		l->socket = 1;
 		daemon_add_link(l);
 		debug("%s: connected", name);
+		/* a client asks as soon as it connects: its request is most
+		 * likely there already, and a wait for it would cost a wakeup */
+		link_ready(l, LOOP_READ);
 	}
 }
 
@@ -1851,7 +1860,7 @@ link_wants_read(struct link *l)
 static int
 link_wants_write(const struct link *l)
 {
-	if (l->fd < 0 || l->dead)
+	if (l->fd < 0 || l->dead || l->sync_held)
 		return 0;
 	return l->paused ? l->pause_wake : buf_len(&l->out) > 0;
 }
@@ -1879,12 +1888,23 @@ room_again(struct link *l)
 	}
 }
 
+/* A command-line client sends its request with its hello, and needs our
+ * sync for nothing until the call's first frame: they go together, one
+ * write and one wakeup of the client less per call. */
+static int
+sync_waits(struct link *l)
+{
+	if (l->sync_held && (l->ncalls == 0 || buf_len(&l->out) != l->sync_held))
+		l->sync_held = 0;
+	return l->sync_held > 0;
+}
+
 static void
 flush_link(struct link *l)
 {
 	size_t before = buf_len(&l->out);
 
-	if (l->fd < 0 || l->paused || l->dead || !before)
+	if (l->fd < 0 || l->paused || l->dead || !before || sync_waits(l))
 		return;
 	if (link_flush(l) < 0) {
 		daemon_link_lost(l, strerror(errno));

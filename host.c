@@ -239,6 +239,7 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 			         i == 0 ? "host-to-guest" : "guest-to-host");
 			link_init(&g->link[i], LINK_CHANNEL, -1, lname);
 			g->link[i].owner = g;
+			g->link[i].socket = 1;   /* QEMU's chardev socket */
 			daemon_add_link(&g->link[i]);
 			timer_init(&g->retry[i], retry_fired, &g->link[i]);
 			timer_set(&g->retry[i], now_ms());

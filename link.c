@@ -410,10 +410,16 @@ link_read(struct link *l)
 	}
 	for (k = 0; k < READS_PER_WAKEUP; k++) {
 		/* at most IN_BUF_SIZE a read; the buffer's limit caps the total */
+		size_t room = l->in.limit - buf_len(&l->in);
+
 		n = buf_read_fd(&l->in, l->fd, IN_BUF_SIZE);
 		if (n <= 0)
 			break;
 		got = 1;
+		/* a stream socket read short is empty for now: the loop says
+		 * when there is more (a virtio port may read short and hold more) */
+		if (l->socket && (size_t)n < (room < IN_BUF_SIZE ? room : IN_BUF_SIZE))
+			break;
 	}
 	if (got) {
 		l->last_rx = now_ms();

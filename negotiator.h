@@ -291,6 +291,7 @@ struct link {
 	char name[96];              /* for log messages */
 	struct buf in, out;
 	int initiates;              /* sends hello on its own (a control client) */
+	int socket;                 /* a stream socket: a short read drained it */
 	int probe;                  /* a caller on a channel: opens each stream
 	                               with a python-valid JSON probe */
 	int quiet;                  /* a server on a channel: never speaks first */
@@ -339,6 +340,8 @@ struct link {
 	void *down_calls;           /* calls relayed over it */
 	struct link *throttled_next;
 	int throttled;
+	size_t sync_held;           /* a local client's sync waits in out (this
+	                               long) for its call's first frame */
 };
 enum { LM_NATIVE, LM_PYTHON, LM_UNKNOWN };
 /* the daemon's: told when a link may have something to do, and before its
