@@ -167,12 +167,14 @@ struct opt_state {
 	int ind;                     /* next argv index */
 	const char *bundle;          /* rest of a "-abc" group */
 	const char *arg;             /* the option's argument */
-	char *operands[64];          /* non-option arguments, in order */
+	char **operands;             /* non-option arguments, in order */
 	int noperands;
 };
 /* next option's key, 0 when the options end; operands may come before,
- * between or after options (GNU style) and are collected in st->operands;
- * exits with a usage error on a bad option */
+ * between or after options (GNU style) and are collected in st->operands,
+ * as many as there are: they are moved to the front of argv's slots (only
+ * the pointers move, as GNU getopt permutes them); exits with a usage error
+ * on a bad option */
 int opt_next(int argc, char **argv, const struct opt_spec *specs, struct opt_state *st);
 
 /* shared command-line checks (cli.c); they exit on bad input */
