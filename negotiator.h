@@ -419,4 +419,17 @@ int client_run(int fd, const struct client_req *req);
 int control_connect(const char *given, const char *which);  /* -1: no daemon */
 const char *default_control_path(const char *which);
 
+/* ---- many guests at once, through the host daemon (fanout.c) ------------ */
+#define FANOUT_PARALLEL  32        /* calls in flight at once, by default */
+struct fanout_req {
+	enum client_op op;           /* OP_EXEC or OP_LIST */
+	char **argv;                 /* OP_EXEC: the command */
+	long timeout;                /* seconds for each guest's call, 0 = none */
+	char **guests;               /* the guests; NULL: all the daemon knows */
+	int nguests;
+	int max_parallel;            /* 1 to MAX_CALLS */
+};
+/* every guest's output as "GUEST: LINE"; returns the largest exit status */
+int fanout_run(int fd, const struct fanout_req *req);
+
 #endif
