@@ -31,14 +31,15 @@ PROBE_LIBS = `cat compat/config.libs`
 
 COMMON_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o \
 	client.o cli.o
-HOST_OBJS   = host.o policy.o $(COMMON_OBJS)
+HOST_OBJS   = host.o policy.o fanout.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
 	compat/open_cloexec.o compat/clock_monotonic.o compat/strlcpy.o compat/setenv.o \
 	compat/stat.o compat/peercred.o
 HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
 	compat/config.h paths.h
-TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile tests/negbench tests/pypeer
+TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile tests/negbench tests/pypeer \
+	tests/fakehost
 
 all: negotiator-host negotiator-guest
 
@@ -52,7 +53,7 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o client.o \
-	cli.o host.o guest.o vport.o policy.o: $(HEADERS)
+	cli.o host.o guest.o vport.o policy.o fanout.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay
@@ -79,6 +80,10 @@ tests/hostile: tests/hostile.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(H
 
 tests/pypeer: tests/pypeer.c common.o json.o $(COMPAT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/pypeer.c common.o json.o \
+		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
+
+tests/fakehost: tests/fakehost.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/fakehost.c common.o proto.o json.o link.o \
 		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
 
 tests/poke: tests/poke.c

@@ -27,6 +27,10 @@
 #include <unistd.h>
 
 #define QUEUE_WAIT 5000    /* ms a relayed call waits for its channel's session */
+/* what one call may have queued toward a local client: its window, in
+ * frames of at least 44 data bytes (a frame's count and head take at most
+ * 22 more) */
+#define CALL_ROOM (CALL_WINDOW + CALL_WINDOW / 2)
 
 enum call_kind { CALL_EXEC, CALL_TEXT, CALL_RELAY };
 
@@ -499,6 +503,25 @@ first_down_call(struct link *l)
 	return l->down_calls;
 }
 
+/* A local client's answers are its calls' output, each call's bounded by
+ * its window; the channels are read whether or not the client reads (one
+ * client must not stall the others' calls), so while it does not read
+ * (stopped with ^Z, or busy) its queue may hold a window for each of its
+ * calls.  A client with many calls in flight (negotiator-host -e CMD
+ * --all) would otherwise be cut off at OUT_HARD_LIMIT by a pause of a
+ * second.  The limit goes down only once the queue is empty: the output
+ * of calls that ended may still wait in it.  It never passes
+ * OUT_HARD_LIMIT + MAX_CALLS * CALL_ROOM: a control link has at most
+ * MAX_CALLS calls. */
+static void
+control_out_limit(struct link *l)
+{
+	size_t want = OUT_HARD_LIMIT + (size_t)l->ncalls * CALL_ROOM;
+
+	if (l->kind == LINK_CONTROL && (want > l->out.limit || buf_len(&l->out) == 0))
+		l->out.limit = want;
+}
+
 static void queue_timer_fired(struct timer *t, mtime_t now);
 
 static struct call *
@@ -523,6 +546,7 @@ call_new(enum call_kind kind, struct link *up, unsigned long up_id)
 	up_list_add(c);
 	index_add(c, BY_UP);
 	up->ncalls++;
+	control_out_limit(up);
 	daemon_touch_link(up);
 	touch_call(c);
 	return c;
@@ -601,6 +625,7 @@ call_free(struct call *c)
 	index_remove(c, BY_UP);
 	up_list_remove(c);
 	c->up->ncalls--;
+	control_out_limit(c->up);
 	daemon_touch_link(c->up);
 	call_clear_down(c);
 	free(c);
@@ -1121,6 +1146,10 @@ on_request(struct link *l, const struct msg *m)
 
 	if (call_by_up(l, m->id)) {
 		link_sendf(l, "error duplicate call id %lu", m->id);
+		return;
+	}
+	if (l->kind == LINK_CONTROL && l->ncalls >= MAX_CALLS) {
+		send_fail(l, m->id, EXIT_AGENT, "too many calls in flight on this connection");
 		return;
 	}
 	if (l->kind == LINK_CONTROL) {
@@ -1910,6 +1939,8 @@ flush_link(struct link *l)
 		daemon_link_lost(l, strerror(errno));
 		return;
 	}
+	if (!buf_len(&l->out))
+		control_out_limit(l);
 	if (before >= OUT_HIGH_WATER && buf_len(&l->out) < OUT_HIGH_WATER)
 		room_again(l);
 }

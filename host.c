@@ -550,7 +550,7 @@ static const struct daemon_hooks host_hooks = {
 /* ---- command line ------------------------------------------------------------------ */
 
 enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN,
-       O_POLICY, O_NO_POLICY, O_EVENT_LOOP };
+       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL };
 
 static const struct opt_spec options[] = {
 	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
@@ -559,7 +559,7 @@ static const struct opt_spec options[] = {
 	{ "channels-dir", O_CHANNELS, 1 }, { "commands-dir", O_COMMANDS, 1 },
 	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
 	{ "scan-interval", O_SCAN, 1 }, { "policy", O_POLICY, 1 }, { "no-policy", O_NO_POLICY, 0 },
-	{ "event-loop", O_EVENT_LOOP, 1 },
+	{ "event-loop", O_EVENT_LOOP, 1 }, { "all", 'a', 0 }, { "max-parallel", O_PARALLEL, 1 },
 	{ NULL, 0, 0 }
 };
 
@@ -567,6 +567,8 @@ static void
 usage(void)
 {
 	printf("Usage: negotiator-host [OPTIONS] GUEST_NAME\n"
+	       "       negotiator-host [OPTIONS] GUEST_NAME GUEST_NAME... -e COMMAND|-c\n"
+	       "       negotiator-host [OPTIONS] --all -e COMMAND|-c\n"
 	       "\n"
 	       "Run commands inside KVM/QEMU guests (through negotiator-guest) and serve the\n"
 	       "guests' requests to run commands on this host.\n"
@@ -576,8 +578,12 @@ usage(void)
 	printf("  -e, --execute=COMMAND    run COMMAND inside GUEST_NAME: its stdout/stderr are\n"
 	       "                           streamed here, stdin is forwarded when it is not a\n"
 	       "                           terminal, and the exit status is the command's\n"
-	       "  -t, --timeout=SECONDS    give up after SECONDS (default 10, 0 = never)\n"
-	       "  -d, --daemon             run the host daemon (in the foreground)\n");
+	       "  -t, --timeout=SECONDS    give up after SECONDS (default 10, 0 = never; with\n"
+	       "                           several guests, for each guest's call)\n");
+	printf("  -a, --all                -e or -c on every guest with channels (see below)\n"
+	       "      --max-parallel=N     at most N guests' calls at once (1 to %d, default %d)\n"
+	       "  -d, --daemon             run the host daemon (in the foreground)\n",
+	       MAX_CALLS, FANOUT_PARALLEL);
 	printf("  -v, --verbose            more messages (twice: trace every frame)\n"
 	       "  -q, --quiet              errors only\n"
 	       "      --channels-dir=DIR   where libvirt puts channel sockets\n"
@@ -600,6 +606,15 @@ usage(void)
 	       "                           NEGOTIATOR_EVENT_LOOP=select in the environment)\n"
 	       "  -h, --help               show this help\n"
 	       "      --version            show the version\n", POLICY_FILE);
+	printf("\n"
+	       "Several guests (two or more GUEST_NAMEs, or --all) go through the host daemon\n"
+	       "(none running: an error), over one connection, --max-parallel at a time.\n"
+	       "Each line a guest writes comes out as \"GUEST: LINE\" (stdout to stdout, stderr\n"
+	       "to stderr; --all too, whatever the number of guests); lines of different\n");
+	printf("guests never mix, and lines over 64 KiB are cut.  stdin is not forwarded.\n"
+	       "The exit status is the largest of the guests' (0: all succeeded), and one\n"
+	       "line on stderr says which guests failed and how.  A guest that has not\n"
+	       "answered within -t fails with 125, the others go on.\n");
 	cli_exit_codes();
 }
 
@@ -620,6 +635,42 @@ run_daemon(const char *control, int mode, const char *group)
 	logit("watching %s for guests", channels_dir);
 	next_scan = now_ms();
 	return daemon_run(&host_hooks);
+}
+
+/* 1 to MAX_CALLS, or a usage error */
+static int
+max_parallel_arg(const char *s)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	if (!*s || *end || n < 1 || n > MAX_CALLS) {
+		fprintf(stderr, "%s: invalid --max-parallel (1 to %d): %s (try --help)\n",
+		        progname, MAX_CALLS, s);
+		exit(EXIT_USAGE);
+	}
+	return (int)n;
+}
+
+/* -e or -c on several guests (or --all): only through the daemon */
+static int
+run_fanout(const char *control, struct fanout_req *fr, char **guests, int nguests)
+{
+	int fd, rc;
+
+	fr->guests = guests;
+	fr->nguests = nguests;
+	fd = control_connect(control, "host");
+	if (fd < 0) {
+		error("%s needs the host daemon, and none is running (start negotiator-host "
+		      "--daemon, or give --control-socket PATH)",
+		      guests ? "more than one guest at once" : "--all");
+		free_argv(fr->argv);
+		return EXIT_AGENT;
+	}
+	rc = fanout_run(fd, fr);
+	free_argv(fr->argv);
+	return rc;
 }
 
 static int
@@ -673,9 +724,10 @@ main(int argc, char **argv)
 {
 	struct opt_state st;
 	struct client_req req;
+	struct fanout_req fr;
 	const char *control = NULL, *command = NULL, *group = NULL;
-	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc;
-	int no_policy = 0;
+	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc, i;
+	int no_policy = 0, all = 0, parallel = FANOUT_PARALLEL;
 	const char *event_loop = getenv("NEGOTIATOR_EVENT_LOOP");
 	long scan;
 
@@ -704,6 +756,8 @@ main(int argc, char **argv)
 		case O_POLICY: policy_path = st.arg; policy_given = 1; break;
 		case O_NO_POLICY: no_policy = 1; break;
 		case O_EVENT_LOOP: event_loop = st.arg; break;
+		case 'a': all = 1; break;
+		case O_PARALLEL: parallel = max_parallel_arg(st.arg); break;
 		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
 		case O_SCAN:
 			scan = cli_seconds("scan interval", st.arg);
@@ -729,6 +783,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e (try --help)\n", progname);
 		return EXIT_USAGE;
 	}
+	if ((daemon || list_guests) && all) {
+		fprintf(stderr, "%s: --all goes with -e or -c (try --help)\n", progname);
+		return EXIT_USAGE;
+	}
+	if (all && st.noperands) {
+		fprintf(stderr, "%s: give guest names or --all, not both (try --help)\n", progname);
+		return EXIT_USAGE;
+	}
 	if (daemon || list_guests) {
 		if (st.noperands) {
 			fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
@@ -744,19 +806,27 @@ main(int argc, char **argv)
 		req.target = "";
 		return client_run(fd, &req);
 	}
-	if (st.noperands != 1) {
-		fprintf(stderr, "%s: %s (try --help)\n", progname,
-		        st.noperands ? "too many arguments" : "missing GUEST_NAME");
+	if (st.noperands == 0 && !all) {
+		fprintf(stderr, "%s: missing GUEST_NAME (try --help)\n", progname);
 		return EXIT_USAGE;
 	}
-	req.target = st.operands[0];
-	if (!valid_guest_name(req.target, strlen(req.target))) {
-		fprintf(stderr, "%s: invalid guest name: %s\n", progname, req.target);
-		return EXIT_USAGE;
-	}
+	for (i = 0; i < st.noperands; i++)
+		if (!valid_guest_name(st.operands[i], strlen(st.operands[i]))) {
+			fprintf(stderr, "%s: invalid guest name: %s\n", progname, st.operands[i]);
+			return EXIT_USAGE;
+		}
 	req.op = command ? OP_EXEC : OP_LIST;
 	if (command)
 		req.argv = cli_command(command);
+	if (all || st.noperands > 1) {
+		memset(&fr, 0, sizeof fr);
+		fr.op = req.op;
+		fr.argv = req.argv;
+		fr.timeout = req.timeout;
+		fr.max_parallel = parallel;
+		return run_fanout(control, &fr, all ? NULL : st.operands, st.noperands);
+	}
+	req.target = st.operands[0];
 	fd = control_connect(control, "host");
 	if (fd < 0) {
 		fd = connect_guest(req.target);

@@ -193,12 +193,14 @@ struct opt_state {
 	int ind;                     /* next argv index */
 	const char *bundle;          /* rest of a "-abc" group */
 	const char *arg;             /* the option's argument */
-	char *operands[64];          /* non-option arguments, in order */
+	char **operands;             /* non-option arguments, in order */
 	int noperands;
 };
 /* next option's key, 0 when the options end; operands may come before,
- * between or after options (GNU style) and are collected in st->operands;
- * exits with a usage error on a bad option */
+ * between or after options (GNU style) and are collected in st->operands,
+ * as many as there are: they are moved to the front of argv's slots (only
+ * the pointers move, as GNU getopt permutes them); exits with a usage error
+ * on a bad option */
 int opt_next(int argc, char **argv, const struct opt_spec *specs, struct opt_state *st);
 
 /* shared command-line checks (cli.c); they exit on bad input */
@@ -462,5 +464,18 @@ struct client_req {
 int client_run(int fd, const struct client_req *req);
 int control_connect(const char *given, const char *which);  /* -1: no daemon */
 const char *default_control_path(const char *which);
+
+/* ---- many guests at once, through the host daemon (fanout.c) ------------ */
+#define FANOUT_PARALLEL  32        /* calls in flight at once, by default */
+struct fanout_req {
+	enum client_op op;           /* OP_EXEC or OP_LIST */
+	char **argv;                 /* OP_EXEC: the command */
+	long timeout;                /* seconds for each guest's call, 0 = none */
+	char **guests;               /* the guests; NULL: all the daemon knows */
+	int nguests;
+	int max_parallel;            /* 1 to MAX_CALLS */
+};
+/* every guest's output as "GUEST: LINE"; returns the largest exit status */
+int fanout_run(int fd, const struct fanout_req *req);
 
 #endif

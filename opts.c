@@ -18,11 +18,12 @@ usage_error(const char *fmt, const char *what)
 	exit(EXIT_USAGE);
 }
 
+/* Operand k goes to argv[k + 1]: that slot was read already (an operand
+ * takes at least one slot), so argv's slots hold any number of them
+ * (negotiator-host -e CMD GUEST... may name hundreds of guests). */
 static void
 add_operand(struct opt_state *st, char *a)
 {
-	if (st->noperands == (int)(sizeof st->operands / sizeof st->operands[0]))
-		usage_error("too many arguments%s", "");
 	st->operands[st->noperands++] = a;
 }
 
@@ -73,8 +74,10 @@ opt_next(int argc, char **argv, const struct opt_spec *specs, struct opt_state *
 	const struct opt_spec *o;
 	char letter[2];
 
-	if (st->ind == 0)
+	if (st->ind == 0) {
 		st->ind = 1;
+		st->operands = argv + 1;
+	}
 	while (!st->bundle || !*st->bundle) {
 		const char *a;
 

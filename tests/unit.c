@@ -315,6 +315,41 @@ test_escape(void)
 	check(strlen(out) < 16, "escape: output bounded");
 }
 
+/* 500 guest names between options, each option's argument kept */
+static void
+test_opts_many(const struct opt_spec *specs)
+{
+	static char names[500][8];
+	char *argv[1 + 500 + 4 + 1];
+	struct opt_state st;
+	const char *cmd = NULL, *t = NULL;
+	int i, argc = 0, key, ok = 1;
+
+	argv[argc++] = "prog";
+	for (i = 0; i < 500; i++) {
+		sprintf(names[i], "vm%d", i);
+		argv[argc++] = names[i];
+		if (i == 100) {
+			argv[argc++] = "-e";
+			argv[argc++] = "echo-args x";
+		} else if (i == 300) {
+			argv[argc++] = "-t";
+			argv[argc++] = "3";
+		}
+	}
+	argv[argc] = NULL;
+	memset(&st, 0, sizeof st);
+	while ((key = opt_next(argc, argv, specs, &st)) != 0)
+		if (key == 'e')
+			cmd = st.arg;
+		else if (key == 't')
+			t = st.arg;
+	for (i = 0; i < 500 && i < st.noperands; i++)
+		ok &= strcmp(st.operands[i], names[i]) == 0;
+	check(st.noperands == 500 && ok && cmd && strcmp(cmd, "echo-args x") == 0 && t &&
+	      strcmp(t, "3") == 0, "opts: 500 operands among options, in order, arguments kept");
+}
+
 static void
 test_opts(void)
 {
@@ -339,6 +374,7 @@ test_opts(void)
 	      keys[6] == 'e' && strcmp(args[6], "x") == 0, "opts: short, bundled, long, =, separate");
 	check(st.noperands == 2 && strcmp(st.operands[0], "vm1") == 0 &&
 	      strcmp(st.operands[1], "-v") == 0, "opts: operands anywhere, -- ends options");
+	test_opts_many(specs);
 }
 
 /* ---- compat/ ------------------------------------------------------------ */

@@ -254,8 +254,32 @@ expect "second guest reaches the host as vm2" both_ways vm2
 expect "first guest unaffected" both_ways vm1
 expect "--list-guests ignores a guest without negotiator channels" \
 	same "$($HOST -g 2>&1)" "$(printf 'vm1\nvm2')"
+# both at once (fan-out): one connection to the daemon, each line prefixed
+# with its guest, the largest status, one summary line of the failures
+FO=$VM_DIR/fanout
+$HOST -t 20 -e 'echo-args both "a b"' vm1 vm2 > "$FO.out" 2> "$FO.err"; rc=$?
+expect "-e on vm1 and vm2 at once: exit 0, prefixed lines ($rc)" \
+	same "$rc:$(sort "$FO.out" | tr '\n' ,)" "0:vm1: [a b],vm1: [both],vm2: [a b],vm2: [both],"
+expect "... nothing on stderr" test ! -s "$FO.err"
+$HOST -t 20 --all -e exit3 > "$FO.out" 2> "$FO.err"; rc=$?
+expect "--all: the two guests with channels, exit 3 from both ($rc)" \
+	same "$rc:$(tail -n 1 "$FO.err")" "3:negotiator-host: 2 of 2 guests failed: vm1 (exit 3), vm2 (exit 3)"
+$HOST -t 20 -e 'echo-args x' vm2 nosuch vm1 > "$FO.out" 2> "$FO.err"; rc=$?
+expect "an unknown guest among them: 125 for it, the others run ($rc)" \
+	same "$rc:$(sort "$FO.out" | tr '\n' ,)" "125:vm1: [x],vm2: [x],"
+expect "... and the summary names it" has "$FO.err" "1 of 3 guests failed: nosuch (125: no such guest"
+# 1 MiB of random bytes from each: the blob, and a newline ending its last line
+lastnl=$(tail -c 1 "$CACHE/blob1m" | od -An -tx1 | tr -d ' ')
+want=$({ cat "$CACHE/blob1m"; [ "$lastnl" = 0a ] || echo; } | md5sum | cut -d' ' -f1)
+$HOST -t 120 --all -e 'gen 1' > "$FO.out" 2> "$FO.err"; rc=$?
+expect "--all, 1 MiB from each guest: byte-exact without the prefixes ($rc)" test "$rc" = 0 \
+	-a "$(sed -n 's/^vm1: //p' "$FO.out" | md5sum | cut -d' ' -f1)" = "$want" \
+	-a "$(sed -n 's/^vm2: //p' "$FO.out" | md5sum | cut -d' ' -f1)" = "$want"
+$HOST -t 20 --max-parallel 1 -c vm1 vm2 > "$FO.out" 2> "$FO.err"; rc=$?
+expect "-c on both, one at a time: each guest's commands, prefixed ($rc)" \
+	same "$rc:$(grep -c '^vm1: echo-args$' "$FO.out"):$(grep -c '^vm2: echo-args$' "$FO.out")" "0:1:1"
 vm_stop vm3
-scenario_end "5 two guests under one host daemon; a guest without the channels is ignored"
+scenario_end "5 two guests under one host daemon, also at once (-e on both, --all); a guest without the channels is ignored"
 
 # 6 ----------------------------------------------------------------------------------------------
 $HOST vm1 -e 'idle-cpu idle 30' > /dev/null 2>&1
