@@ -137,7 +137,7 @@ tests/qga: tests/qga.c compat/config.h
 # event loop backend the daemon offers; targets with PASS/MISS, appended to
 # bench-results.txt (tests/scale-bench.sh).  No QEMU.  Knobs: SCALE_N,
 # SCALE_CALLS, SCALE_IDLE_S.
-scale-bench: all tests/scaleguests tests/negbench
+scale-bench: all tests/scaleguests tests/negbench tests/standin
 	sh tests/scale-bench.sh .
 
 demo: all tests/standin

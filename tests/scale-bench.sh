@@ -9,6 +9,9 @@
 # For each N, and for each event loop backend the daemon offers
 # (--event-loop=epoll|select; only its default when it has no such option),
 # it prints:
+#   - the same against one real guest daemon behind tests/standin (guest
+#     "real", running /bin/true): the CLI-vs-persistent targets are taken
+#     there, where a call is a real call;
 #   - daemon CPU per call: one-shot CLI calls (negotiator-host -e true GUEST,
 #     guests taken in turn) and the same count through one persistent
 #     client (tests/negbench); the daemon's run time from
@@ -140,7 +143,7 @@ start_daemon() {
 }
 
 stop_dir() { # DIR
-	for f in "$1/host.pid" "$1/sg.pid"; do
+	for f in "$1/host.pid" "$1/sg.pid" "$1/guest.pid" "$1/standin.pid"; do
 		[ -f "$f" ] || continue
 		p=$(cat "$f"); rm -f "$f"
 		kill "$p" 2>/dev/null; wait "$p" 2>/dev/null
@@ -152,16 +155,38 @@ connected() { # PID N: both channels of every guest open, the last guest answers
 		"$HOSTBIN" --control-socket "$D/host.sock" -t 5 -e true "g$2"
 }
 
-# start_set N BACKEND: scaleguests and a daemon in $T/N-BACKEND
+# A real guest daemon behind the QEMU stand-in (tests/standin), guest
+# "real", beside the N instant ones: the CLI-vs-persistent ratios are taken
+# on it.  Against an instant stand-in a persistent call costs the daemon
+# two wakeups and nothing else, and a ratio to that says nothing of what a
+# real call (the command runs, says "it runs", then exits) costs.
+TRUE=/bin/true
+[ -x "$TRUE" ] || TRUE=/usr/bin/true
+start_real() { # DIR
+	mkdir -p "$1/real" "$1/cmds"
+	ln -s "$TRUE" "$1/cmds/true"
+	"$B/tests/standin" --pidfile "$1/standin.pid.new" "$1/ch" real "$1/real" 2>>"$1/standin.log" &
+	wait_until 10 test -s "$1/standin.pid.new" || return 1
+	mv "$1/standin.pid.new" "$1/standin.pid"
+	"$B/negotiator-guest" -d -q --control-socket "$1/guest.sock" --commands-dir "$1/cmds" \
+		--host-to-guest "unix:$1/real/negotiator-host-to-guest.0" \
+		--guest-to-host "unix:$1/real/negotiator-guest-to-host.0" 2>>"$1/guest.log" &
+	echo $! > "$1/guest.pid"
+}
+
+# start_set N BACKEND: scaleguests, a real guest and a daemon in $T/N-BACKEND
 start_set() {
 	D=$T/$1-$2
 	mkdir -p "$D/ch"
+	start_real "$D" || { err "N=$1 $2: the real guest's stand-in did not start"; return 1; }
 	"$SG" --pidfile "$D/sg.pid.new" "$D/ch" "$1" 2>>"$D/sg.log" &
 	wait_until 60 test -s "$D/sg.pid.new" || { err "N=$1 $2: the stand-in guests did not start: $(tail -n 1 "$D/sg.log")"; return 1; }
 	mv "$D/sg.pid.new" "$D/sg.pid"
 	start_daemon "$D" "$2" "$D/ch" || { err "N=$1 $2: the host daemon did not start: $(tail -n 1 "$D/host.log")"; return 1; }
 	wait_until 120 connected "$(cat "$D/host.pid")" "$1" ||
 		{ err "N=$1 $2: the daemon did not connect to all $1 guests"; return 1; }
+	wait_until 20 "$HOSTBIN" --control-socket "$D/host.sock" -t 5 -e true real ||
+		{ err "N=$1 $2: the real guest does not answer"; return 1; }
 }
 
 # RSS of a daemon with no guest at all, per backend
@@ -206,6 +231,18 @@ measure() {
 	c1=$(cpu_ns "$pid")
 	put "pers_cpu.$K" "$(div $((c1 - c0)) $((M * 1000)) %.0f)"
 	put "pers_wall.$K" "$(median_ms "$D/pers.us")"
+	# the real guest: the same calls, one guest
+	c0=$(cpu_ns "$pid")
+	"$NB" run "$M" "$D/rcli.us" "$HOSTBIN" --control-socket "$D/host.sock" -e true real \
+		> /dev/null 2>>"$D/cli.log" || { err "N=$1 $2: a CLI call to the real guest failed"; return; }
+	c1=$(cpu_ns "$pid")
+	"$NB" "$D/host.sock" real "$M" true > "$D/rpers.us" 2>>"$D/cli.log" ||
+		{ err "N=$1 $2: a persistent call to the real guest failed"; return; }
+	c2=$(cpu_ns "$pid")
+	put "rcli_cpu.$K" "$(div $((c1 - c0)) $((M * 1000)) %.0f)"
+	put "rpers_cpu.$K" "$(div $((c2 - c1)) $((M * 1000)) %.0f)"
+	put "rcli_wall.$K" "$(median_ms "$D/rcli.us")"
+	put "rpers_wall.$K" "$(median_ms "$D/rpers.us")"
 	if [ -n "$STATIC" ]; then
 		cli_calls "$D" "$1" "$STATIC" "$D/static.us" ||
 			{ err "N=$1 $2: a static CLI call failed: $(tail -n 1 "$D/cli.log")"; return; }
@@ -315,16 +352,16 @@ for n in $NS; do
 	ver=$(get "ver.$n")
 	for be in $BACKENDS; do
 		K=$n.$be
-		cw=$(get "cli_wall.$K"); pw=$(get "pers_wall.$K")
-		cc=$(get "cli_cpu.$K"); pc=$(get "pers_cpu.$K")
+		cw=$(get "rcli_wall.$K"); pw=$(get "rpers_wall.$K")
+		cc=$(get "rcli_cpu.$K"); pc=$(get "rpers_cpu.$K")
 		# a CLI call beyond its own start, over the persistent round trip
 		if [ "$cw" != - ] && [ "$pw" != - ] && [ "$ver" != - ]; then
 			put "over.$K" "$(verdict "$(awk -v c="$cw" -v v="$ver" -v p="$pw" 'BEGIN { printf "%.2f", (c - v) / p }')" 1.2)"
 		fi
 		[ "$cc" != - ] && [ "$pc" != - ] && put "cpur.$K" "$(verdict "$(div "$cc" "$pc" %.2f)" 1.3)"
-		s=$(get "cli_cpu.$SMALLEST.$be")
-		if [ "$n" != "$SMALLEST" ] && [ "$cc" != - ] && [ "$s" != - ]; then
-			r=$(div "$cc" "$s" %.2f)
+		s=$(get "cli_cpu.$SMALLEST.$be"); ic=$(get "cli_cpu.$K")
+		if [ "$n" != "$SMALLEST" ] && [ "$ic" != - ] && [ "$s" != - ]; then
+			r=$(div "$ic" "$s" %.2f)
 			if [ "$n" = "$LARGEST" ]; then r=$(verdict "$r" 1.5); fi
 			put "scale.$K" "$r"
 		fi
@@ -350,6 +387,10 @@ for n in $NS; do header="$header|N=$n"; done
 	echo "daemon CPU per persistent call (us)$(cells pers_cpu)"
 	echo "wall per CLI call (ms, median)$(cells cli_wall)"
 	echo "wall per persistent call (ms, median)$(cells pers_wall)"
+	echo "real guest: daemon CPU per CLI call (us)$(cells rcli_cpu)"
+	echo "real guest: daemon CPU per persistent call (us)$(cells rpers_cpu)"
+	echo "real guest: wall per CLI call (ms, median)$(cells rcli_wall)"
+	echo "real guest: wall per persistent call (ms, median)$(cells rpers_wall)"
 	echo "CLI --version start-up (ms, median)$(pernc ver)"
 	echo "static CLI --version start-up (ms)$(pernc sver)"
 	echo "start-up gain of make static (ms)$(pernc gain)"
@@ -362,8 +403,8 @@ for n in $NS; do header="$header|N=$n"; done
 	echo "CPU/CLI call vs N=$SMALLEST (<= 1.5x at N=$LARGEST)$(cells scale)"
 	echo "idle ticks per 10 s (<= 1 at N=$LARGEST)$(cells idlev)"
 	echo "RSS per idle guest (<= 8 KiB, N >= 100)$(cells rssgv)"
-	echo "(CLI - --version) / persistent (<= 1.2)$(cells over)"
-	echo "daemon CPU CLI / persistent (<= 1.3)$(cells cpur)"
+	echo "real guest: (CLI - --version) / persistent (<= 1.2)$(cells over)"
+	echo "real guest: daemon CPU CLI / persistent (<= 1.3)$(cells cpur)"
 	echo "--all -e true over N=$LARGEST (< 2 s)$(cells allv)"
 } > "$T/table"
 CHECKS=$((CHECKS + $(grep -o -e PASS -e MISS "$T/table" | wc -l)))
