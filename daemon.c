@@ -69,6 +69,7 @@ struct call {
 	struct call *hnext[3];              /* hash chains: by up id, down id, pid */
 	struct call *touch_next;            /* in the list of calls to look at */
 	int touched;
+	int by_pid;                         /* in the pid index */
 	struct timer queue_timer;           /* relayed: waiting for its channel */
 };
 
@@ -586,6 +587,7 @@ call_watch_child(struct call *c)
 	watch(c->child.out, W_CALL, c, 0);
 	watch(c->child.err, W_CALL, c, 0);
 	index_add(c, BY_PID);
+	c->by_pid = 1;
 	touch_call(c);
 }
 
@@ -613,7 +615,7 @@ call_free(struct call *c)
 	close_fd(&c->child.in);
 	close_fd(&c->child.out);
 	close_fd(&c->child.err);
-	if (c->child.pid > 0 && !c->child.reaped)
+	if (c->by_pid)
 		index_remove(c, BY_PID);
 	buf_free(&c->stdin_q);
 	buf_free(&c->text);
@@ -1727,6 +1729,7 @@ reap_children(void)
 		if ((c = index_find(BY_PID, NULL, (unsigned long)pid)) != NULL &&
 		    c->kind == CALL_EXEC) {
 			index_remove(c, BY_PID);   /* the number may be given again */
+			c->by_pid = 0;
 			c->child.reaped = 1;
 			c->child.status = status;
 			touch_call(c);
@@ -2156,7 +2159,8 @@ daemon_init(const struct daemon_hooks *h)
 	raise_fd_limit();
 	sig_setup(sigs);
 	if (loop_open(daemon_event_loop) < 0)
-		fatal("unable to start the %s event loop: %s", daemon_event_loop,
+		fatal("unable to start the %s event loop: %s",
+		      daemon_event_loop ? daemon_event_loop : "select",
 		      errno == EINVAL ? "not built into this binary" : strerror(errno));
 	debug("event loop: %s", loop_name());
 	link_touch_hook = daemon_touch_link;
@@ -2198,7 +2202,9 @@ daemon_step(long max_wait)
 
 /* The end: running commands are killed, every call and every local
  * client's link is freed (channel links belong to the caller; they are
- * left marked dead).  Returns how many calls were still there. */
+ * left marked dead).  The event loop stays: a caller that goes on (the
+ * fuzzer, one input after another) goes on with it.  Returns how many
+ * calls were still there. */
 int
 daemon_fini(void)
 {
@@ -2215,9 +2221,6 @@ daemon_fini(void)
 		if (l->kind == LINK_CONTROL)
 			drop_client(l);
 	}
-	link_touch_hook = NULL;
-	link_closing_hook = NULL;
-	loop_close();
 	return n;
 }
 

@@ -55,7 +55,7 @@ DEFS='-Dnow_ms=fuzz_now_ms -Dchild_spawn=fuzz_child_spawn -Dchild_kill=fuzz_chil
 say "building with $CC $SAN -fsanitize=fuzzer in $B"
 (
 	cd "$B" || exit 1
-	make CC="$CC" CFLAGS="$FZ -fsanitize=fuzzer-no-link" tests/unit exec.o pgids.o || exit 1
+	make CC="$CC" CFLAGS="$FZ -fsanitize=fuzzer-no-link" tests/unit exec.o pgids.o loop.o || exit 1
 	$CC $FZ -fsanitize=fuzzer-no-link $DEFS -I. -c link.c -o tests/fuzz/link-fz.o || exit 1
 	$CC $FZ -fsanitize=fuzzer-no-link $DEFS -I. -c daemon.c -o tests/fuzz/daemon-fz.o || exit 1
 	base="common.o proto.o json.o python.o shlex.o compat/*.o"
@@ -63,7 +63,7 @@ say "building with $CC $SAN -fsanitize=fuzzer in $B"
 		case $h in
 		frame|msg|shlex) objs=$base ;;
 		link) objs="$base tests/fuzz/link-fz.o" ;;
-		daemon) objs="$base exec.o pgids.o tests/fuzz/link-fz.o tests/fuzz/daemon-fz.o" ;;
+		daemon) objs="$base exec.o pgids.o loop.o tests/fuzz/link-fz.o tests/fuzz/daemon-fz.o" ;;
 		*) echo "unknown harness: $h"; exit 1 ;;
 		esac
 		$CC $FZ -fsanitize=fuzzer -I. -Itests/fuzz -o "tests/fuzz/$h" "tests/fuzz/${h}_fuzzer.c" \
