@@ -33,6 +33,7 @@ run_suite() { # NAME COMMAND...
 	fi
 }
 
+echo "# host daemon event loop: ${NEGOTIATOR_EVENT_LOOP:-the build's default} (NEGOTIATOR_EVENT_LOOP)"
 run_suite "unit tests" ./tests/unit
 # make check COMPAT=all: the fallbacks must have run, not only been built
 if [ "$COMPAT" = all ]; then

@@ -2,7 +2,8 @@
  * tests/unit.c: unit tests for the pure parts: framing, the message parser
  * on truncated, oversized and garbage input, resynchronisation, netstrings,
  * shlex splitting, name validation, option parsing, the bounded buffer,
- * the per-guest policy's parser and matcher;
+ * the per-guest policy's parser and matcher, the timer heap and both
+ * event-loop backends;
  * and each compat/ fallback, run directly whatever the probe found, with
  * the implementation each shim really used (COMPAT=all: every fallback).
  *
@@ -1190,6 +1191,92 @@ test_python(void)
 	buf_free(&in);
 }
 
+/* ---- the event loop (loop.c): timers and both backends --------------------- */
+
+static int fired_order[8], nfired;
+
+static void
+note_fire(struct timer *t, mtime_t now)
+{
+	(void)now;
+	fired_order[nfired++] = *(int *)t->arg;
+}
+
+static void
+test_timers(void)
+{
+	static int ids[6] = { 0, 1, 2, 3, 4, 5 };
+	struct timer t[6];
+	mtime_t base = (mtime_t)0 - 250UL, next;   /* deadlines across the clock's wrap */
+	int i;
+
+	for (i = 0; i < 6; i++)
+		timer_init(&t[i], note_fire, &ids[i]);
+	timer_set(&t[0], base + 500);
+	timer_set(&t[1], base + 100);
+	timer_set(&t[2], base + 300);   /* wraps past 0 */
+	timer_set(&t[3], base + 200);
+	timer_set(&t[4], base + 400);
+	timer_set(&t[3], base + 600);   /* moved later */
+	timer_stop(&t[4]);              /* and one taken back */
+	timer_stop(&t[4]);              /* twice: harmless */
+	check(timer_pending(&t[0]) && !timer_pending(&t[4]) && !timer_pending(&t[5]),
+	      "timers: pending as set and stopped");
+	nfired = 0;
+	next = timers_run(base + 50, base + 10000);
+	check(nfired == 0 && next == base + 100, "timers: none due yet, the nearest is next");
+	next = timers_run(base + 350, base + 10000);
+	check(nfired == 2 && fired_order[0] == 1 && fired_order[1] == 2 && next == base + 500,
+	      "timers: the due ones fire in deadline order, across the clock's wrap");
+	next = timers_run(base + 10000, base + 20000);
+	check(nfired == 4 && fired_order[2] == 0 && fired_order[3] == 3 && next == base + 20000,
+	      "timers: a moved timer fires at its new time; none left: the horizon");
+}
+
+static void
+test_loop_backend(const char *name)
+{
+	int p[2], n, i, fd, mask, saw_r = 0, saw_w = 0;
+	char what[120], c = 'x';
+
+	if (!loop_has(name) || loop_open(name) < 0) {
+		snprintf(what, sizeof what, "loop %s: not built in here (skipped)", name);
+		check(strcmp(name, "select") != 0, what);
+		return;
+	}
+	if (pipe(p) < 0) {
+		check(0, "loop: pipe");
+		return;
+	}
+	loop_watch(p[0], LOOP_READ);
+	loop_watch(p[1], LOOP_WRITE);
+	n = loop_wait(1000);
+	for (i = 0; i < n; i++) {
+		fd = loop_ready(i, &mask);
+		saw_r |= fd == p[0] && (mask & LOOP_READ);
+		saw_w |= fd == p[1] && (mask & LOOP_WRITE);
+	}
+	snprintf(what, sizeof what, "loop %s: an empty pipe: writable, not readable", name);
+	check(n == 1 && saw_w && !saw_r, what);
+	loop_watch(p[1], 0);
+	if (write(p[1], &c, 1) != 1)
+		check(0, "loop: write");
+	n = loop_wait(1000);
+	fd = n == 1 ? loop_ready(0, &mask) : -1;
+	snprintf(what, sizeof what, "loop %s: unwatched writer quiet, reader ready", name);
+	check(n == 1 && fd == p[0] && mask == LOOP_READ, what);
+	n = loop_wait(0);
+	snprintf(what, sizeof what, "loop %s: level-triggered: still ready until read", name);
+	check(n == 1, what);
+	loop_watch(p[0], 0);
+	n = loop_wait(50);
+	snprintf(what, sizeof what, "loop %s: nothing watched: the wait times out", name);
+	check(n == 0, what);
+	close(p[0]);
+	close(p[1]);
+	loop_close();
+}
+
 int
 main(void)
 {
@@ -1211,6 +1298,9 @@ main(void)
 	test_policy_load();
 	test_json();
 	test_python();
+	test_timers();
+	test_loop_backend("select");
+	test_loop_backend("epoll");
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
