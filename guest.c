@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,13 +219,29 @@ watch_missing(mtime_t now)
 		      first->no_multiport ? "; " : "", first->no_multiport ? NO_MULTIPORT_HINT : "");
 }
 
+/* Is the port's host still away?  poll() says POLLHUP until the kernel has
+ * the host's "port open" event, which may come after the host's first
+ * bytes: read() then hands those over and reads 0 (EOF) right after, and
+ * what we answered in between would be lost with the session. */
+static int
+host_away(int fd)
+{
+	struct pollfd pfd;
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
 /* A paused port: has the host come back?  read() answers without
- * blocking: 0 = still no host, EAGAIN = host there, data = host there. */
+ * blocking: 0 = still no host, EAGAIN = host there, data = host there
+ * (unless poll() says the host is away: the data waits for it). */
 static void
 probe_port(struct port *p, mtime_t now)
 {
 	unsigned char tmp[4096];
-	ssize_t n = read(p->link.fd, tmp, sizeof tmp);
+	ssize_t n = host_away(p->link.fd) ? 0 : read(p->link.fd, tmp, sizeof tmp);
 
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
 		if (p->sigio) {
