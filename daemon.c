@@ -64,8 +64,8 @@ struct call {
 	int text_code;              /* ... then this exit status */
 	/* where the loop finds it: lists, lookups, its deadline */
 	struct call *prev;                  /* all calls */
-	struct call *up_prev, *up_next;     /* the calls of up */
-	struct call *down_prev, *down_next; /* the calls relayed over down */
+	struct call *prev_on[2], *next_on[2];  /* the calls of up [ON_UP] and those
+	                                          relayed over down [ON_DOWN] */
 	struct call *hnext[3];              /* hash chains: by up id, down id, pid */
 	struct call *touch_next;            /* in the list of calls to look at */
 	int touched;
@@ -435,67 +435,48 @@ index_find(int which, const void *l, unsigned long id)
 	return NULL;
 }
 
-/* the calls a link carries, in order of arrival */
-static void
-up_list_add(struct call *c)
-{
-	struct call *head = c->up->up_calls;
+/* The calls a link carries, in order of arrival: those its peer asked for
+ * (ON_UP: c->up is the link) and those relayed over it (ON_DOWN: c->down).
+ * A list's head keeps the tail as its prev. */
+enum { ON_UP, ON_DOWN };
 
-	c->up_next = NULL;
+static void **
+list_head(struct call *c, int side)
+{
+	return side == ON_UP ? &c->up->up_calls : &c->down->down_calls;
+}
+
+static void
+list_add(struct call *c, int side)
+{
+	void **hp = list_head(c, side);
+	struct call *head = *hp;
+
+	c->next_on[side] = NULL;
 	if (!head) {
-		c->up_prev = c;    /* the head's prev is the tail */
-		c->up->up_calls = c;
+		c->prev_on[side] = c;
+		*hp = c;
 		return;
 	}
-	c->up_prev = head->up_prev;
-	head->up_prev->up_next = c;
-	head->up_prev = c;
+	c->prev_on[side] = head->prev_on[side];
+	head->prev_on[side]->next_on[side] = c;
+	head->prev_on[side] = c;
 }
 
 static void
-up_list_remove(struct call *c)
+list_remove(struct call *c, int side)
 {
-	struct call *head = c->up->up_calls;
+	void **hp = list_head(c, side);
+	struct call *head = *hp;
 
 	if (c == head)
-		c->up->up_calls = c->up_next;
+		*hp = c->next_on[side];
 	else
-		c->up_prev->up_next = c->up_next;
-	if (c->up_next)
-		c->up_next->up_prev = c->up_prev;
+		c->prev_on[side]->next_on[side] = c->next_on[side];
+	if (c->next_on[side])
+		c->next_on[side]->prev_on[side] = c->prev_on[side];
 	else if (c != head)
-		((struct call *)c->up->up_calls)->up_prev = c->up_prev;
-}
-
-static void
-down_list_add(struct call *c)
-{
-	struct call *head = c->down->down_calls;
-
-	c->down_next = NULL;
-	if (!head) {
-		c->down_prev = c;
-		c->down->down_calls = c;
-		return;
-	}
-	c->down_prev = head->down_prev;
-	head->down_prev->down_next = c;
-	head->down_prev = c;
-}
-
-static void
-down_list_remove(struct call *c)
-{
-	struct call *head = c->down->down_calls;
-
-	if (c == head)
-		c->down->down_calls = c->down_next;
-	else
-		c->down_prev->down_next = c->down_next;
-	if (c->down_next)
-		c->down_next->down_prev = c->down_prev;
-	else if (c != head)
-		((struct call *)c->down->down_calls)->down_prev = c->down_prev;
+		((struct call *)*hp)->prev_on[side] = c->prev_on[side];
 }
 
 static struct call *
@@ -544,7 +525,7 @@ call_new(enum call_kind kind, struct link *up, unsigned long up_id)
 	if (calls)
 		calls->prev = c;
 	calls = c;
-	up_list_add(c);
+	list_add(c, ON_UP);
 	index_add(c, BY_UP);
 	up->ncalls++;
 	control_out_limit(up);
@@ -560,7 +541,7 @@ call_set_down(struct call *c, struct link *d, unsigned long id)
 	c->down = d;
 	c->down_id = id;
 	d->ncalls++;
-	down_list_add(c);
+	list_add(c, ON_DOWN);
 	index_add(c, BY_DOWN);
 	daemon_touch_link(d);
 }
@@ -571,7 +552,7 @@ call_clear_down(struct call *c)
 	if (!c->down)
 		return;
 	index_remove(c, BY_DOWN);
-	down_list_remove(c);
+	list_remove(c, ON_DOWN);
 	c->down->ncalls--;
 	if (c->down->py_call == c)
 		c->down->py_call = NULL;   /* its answer will be dropped */
@@ -625,7 +606,7 @@ call_free(struct call *c)
 	if (c->py && c->kind == CALL_EXEC)
 		c->up->hold = 0;            /* the next python request may be read */
 	index_remove(c, BY_UP);
-	up_list_remove(c);
+	list_remove(c, ON_UP);
 	c->up->ncalls--;
 	control_out_limit(c->up);
 	daemon_touch_link(c->up);
@@ -679,7 +660,7 @@ fail_calls_on(struct link *l, const char *why)
 			call_kill(c);
 	}
 	for (c = l->down_calls; c; c = next) {
-		next = c->down_next;
+		next = c->next_on[ON_DOWN];
 		if (c->sent) {
 			snprintf(reason, sizeof reason, "%s: %s", l->name, why);
 			c->sent = 0;   /* that session is over: nothing to cancel there */
@@ -1222,7 +1203,7 @@ send_queued_requests(struct link *l)
 	struct call *c, *next;
 
 	for (c = l->down_calls; c; c = next) {
-		next = c->down_next;
+		next = c->next_on[ON_DOWN];
 		if (!c->sent)
 			relay_send_request(c);
 	}
@@ -1382,7 +1363,7 @@ py_next(struct link *d)
 	char why[200];
 
 	while (!d->py_inflight && d->up && d->mode == LM_PYTHON) {
-		for (best = NULL, c = d->down_calls; c; c = c->down_next)
+		for (best = NULL, c = d->down_calls; c; c = c->next_on[ON_DOWN])
 			if (c->kind == CALL_RELAY && c->py && !c->sent &&
 			    c->stdin_eof && (!best || c->seq < best->seq))
 				best = c;
@@ -1905,7 +1886,7 @@ room_again(struct link *l)
 	struct call *c;
 	struct link **pp, *t;
 
-	for (c = l->up_calls; c; c = c->up_next)
+	for (c = l->up_calls; c; c = c->next_on[ON_UP])
 		touch_call(c);
 	for (pp = &throttled; (t = *pp) != NULL;) {
 		if (t->throttle == l)
