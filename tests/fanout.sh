@@ -14,25 +14,8 @@
 LC_ALL=C
 export LC_ALL
 B=$(cd "${1:-.}" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/negotiator-fanout.XXXXXX") || exit 1
-PASS=0
-FAIL=0
-PIDS=""
-
-pass() { PASS=$((PASS + 1)); echo "ok - $*"; }
-fail() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-check() { d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
-note() { echo "# $*"; }
-
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for f in "$T"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-	sleep 0.2
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	if [ "$FAIL" -eq 0 ] && [ -z "$KEEP" ]; then rm -rf "$T"; else echo "# logs kept in $T"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "$(dirname "$0")/lib.sh"
+suite_tmp fanout
 
 wait_until() { # CMD...: retry for up to 10 s
 	n=0

@@ -15,24 +15,9 @@
 # "N passed, N failed".
 
 B=$(cd "${1:-.}" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/negotiator-python.XXXXXX") || exit 1
-PASS=0
-FAIL=0
-PIDS=""
+. "$(dirname "$0")/lib.sh"
+suite_tmp python
 
-pass() { PASS=$((PASS + 1)); echo "ok - $*"; }
-fail() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-check() { d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
-note() { echo "# $*"; }
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for f in "$T"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-	sleep 0.2
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	if [ "$FAIL" -eq 0 ] && [ -z "$KEEP" ]; then rm -rf "$T"; else echo "# logs kept in $T"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 # wait_until CMD...: retry for up to 15 s, however long each try takes
 wait_until() {
 	end=$(($(date +%s) + 15))

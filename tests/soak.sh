@@ -20,14 +20,7 @@
 B=$(cd "${1:-.}" && pwd)
 SOAK_N=${SOAK_N:-10000}
 SOAK_CLI=${SOAK_CLI:-300}
-PASS=0
-FAIL=0
-PIDS=""
-
-pass() { PASS=$((PASS + 1)); echo "ok - $*"; }
-fail() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-check() { d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
-note() { echo "# $*"; }
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -r /proc/self/status ] || [ ! -d /proc/self/fd ]; then
 	note "skipped: the soak test measures descriptors and memory in /proc, and there is none"
@@ -42,17 +35,7 @@ for p in negotiator-host negotiator-guest tests/standin tests/negbench; do
 	fi
 done
 [ "$SOAK_CLI" -gt "$SOAK_N" ] && SOAK_CLI=$SOAK_N
-T=$(mktemp -d "${TMPDIR:-/tmp}/negotiator-soak.XXXXXX") || exit 1
-
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	[ -f "$T/standin.pid" ] && kill "$(cat "$T/standin.pid")" 2>/dev/null
-	sleep 0.2
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	if [ "$FAIL" -eq 0 ] && [ -z "$KEEP" ]; then rm -rf "$T"; else echo "# logs kept in $T"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+suite_tmp soak
 
 wait_until() {
 	n=0
