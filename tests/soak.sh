@@ -66,7 +66,10 @@ $GUEST -d --commands-dir "$T/gc" --host-to-guest "unix:$T/g/negotiator-host-to-g
 	--guest-to-host "unix:$T/g/negotiator-guest-to-host.0" 2>>"$T/guest.log" &
 GUESTPID=$!
 PIDS="$PIDS $GUESTPID"
-if ! wait_until $HOST vm1 -e true; then
+# both channels up (the guest's guest-to-host port is reopened a second
+# after a stand-in that had no host yet closed it): the descriptors counted
+# below are then all there from the start
+if ! wait_until $HOST vm1 -e true || ! wait_until $GUEST -l; then
 	fail "soak test: the daemons did not come up (logs in $T)"
 	echo "$PASS passed, $FAIL failed"
 	exit 1
