@@ -179,8 +179,8 @@ untouch_call(struct call *c)
 
 /* ---- descriptors: who owns each one ------------------------------------------ */
 
-enum { W_NONE, W_SIGNAL, W_LISTEN, W_LINK, W_CALL };
-struct watcher { int kind; void *obj; };
+enum { W_NONE, W_SIGNAL, W_LISTEN, W_LINK, W_CALL, W_OTHER };
+struct watcher { int kind; void *obj; daemon_fd_fn fn; };
 static struct watcher *watchers;
 static int nwatchers;
 
@@ -198,6 +198,7 @@ watch(int fd, int kind, void *obj, int mask)
 	}
 	watchers[fd].kind = kind;
 	watchers[fd].obj = obj;
+	watchers[fd].fn = NULL;
 	loop_watch(fd, mask);
 }
 
@@ -210,6 +211,19 @@ unwatch(int fd)
 	loop_watch(fd, 0);
 	watchers[fd].kind = W_NONE;
 	watchers[fd].obj = NULL;
+}
+
+/* A descriptor of the caller's (the host's discovery), in the same loop:
+ * fn(fd, mask, arg) when it is ready; mask 0 stops watching it. */
+void
+daemon_watch_fd(int fd, int mask, daemon_fd_fn fn, void *arg)
+{
+	if (!mask) {
+		unwatch(fd);
+		return;
+	}
+	watch(fd, W_OTHER, arg, mask);
+	watchers[fd].fn = fn;
 }
 
 static void
@@ -267,17 +281,21 @@ unlink_link(struct link *l)
 
 static struct call *first_down_call(struct link *l);
 
+/* why: for the calls that waited on it; NULL: "LINK: channel removed" */
 void
-daemon_remove_link(struct link *l)
+daemon_remove_link(struct link *l, const char *why)
 {
 	struct call *c;
-	char reason[300];
+	char reason[400];
 
 	fail_calls_on(l, "channel removed");
 	/* and the relayed calls still waiting for its session: the link may be
 	 * freed next, and nothing may point to it then */
 	while ((c = first_down_call(l)) != NULL) {
-		snprintf(reason, sizeof reason, "%s: channel removed", l->name);
+		if (why)
+			strlcpy(reason, why, sizeof reason);
+		else
+			snprintf(reason, sizeof reason, "%s: channel removed", l->name);
 		relay_end(c, EXIT_AGENT, reason);
 	}
 	unlink_link(l);
@@ -2095,6 +2113,9 @@ dispatch(int n)
 			break;
 		case W_CALL:
 			call_ready(watchers[fd].obj, fd, mask);
+			break;
+		case W_OTHER:
+			watchers[fd].fn(fd, mask, watchers[fd].obj);
 			break;
 		default:
 			break;
