@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <time.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,9 +32,10 @@ struct guest {
 	struct timer retry[2];       /* connect again */
 	mtime_t delay[2];
 	int seen;
+	int pending;                 /* asked for by name: virsh has not said yet */
+	mtime_t asked;               /* ... since when */
 };
 
-static const char *channels_dir = CHANNELS_DIR;
 static const char *policy_path = POLICY_FILE;
 static int policy_given;        /* --policy: the file must exist */
 static struct policy *policy;   /* NULL: every command allowed */
@@ -48,94 +50,7 @@ static time_t scan_wall;              /* ... the second it was done in */
 static mtime_t scan_ms;               /* ... and when, on our clock */
 static struct guest **guest_slots;   /* hash table by name */
 static unsigned long guest_mask, nguests;
-
-/* ---- finding guests ------------------------------------------------------------ */
-
-typedef void (*found_fn)(const char *name, const char *h2g, const char *g2h);
-
-static int
-is_socket(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
-static int
-ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n > m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* libvirt >= 2 names the directory domain-ID-NAME, earlier ones domain-NAME */
-static const char *
-domain_dir_guest(const char *entry)
-{
-	const char *p = entry + strlen("domain-"), *q = p;
-
-	while (*q >= '0' && *q <= '9')
-		q++;
-	if (q > p && *q == '-' && q[1])
-		return q + 1;
-	return p;
-}
-
-static void
-consider(found_fn found, const char *name, const char *h2g, const char *g2h)
-{
-	if (!valid_guest_name(name, strlen(name))) {
-		debug("ignoring channel for unusable guest name %s", name);
-		return;
-	}
-	if (is_socket(h2g) && is_socket(g2h))
-		found(name, h2g, g2h);
-}
-
-/* All three naming schemes:
- *   DIR/GUEST.negotiator-host-to-guest.0
- *   DIR/domain-GUEST/negotiator-host-to-guest.0
- *   DIR/domain-ID-GUEST/negotiator-host-to-guest.0 */
-static int
-scan_channels(found_fn found)
-{
-	DIR *d = opendir(channels_dir);
-	struct dirent *e;
-	char h2g[PATH_MAX], g2h[PATH_MAX], name[MAX_NAME + 1];
-	size_t dl = strlen(channels_dir);
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		size_t el = strlen(e->d_name);
-
-		if (dl + el + sizeof PORT_H2G + 4 > PATH_MAX)
-			continue;
-		if (ends_with(e->d_name, "." PORT_H2G)) {
-			size_t nl = el - strlen("." PORT_H2G);
-
-			if (nl > MAX_NAME)
-				continue;
-			memcpy(name, e->d_name, nl);
-			name[nl] = '\0';
-			snprintf(h2g, sizeof h2g, "%s/%s", channels_dir, e->d_name);
-			snprintf(g2h, sizeof g2h, "%s/%s.%s", channels_dir, name, PORT_G2H);
-			consider(found, name, h2g, g2h);
-		} else if (strncmp(e->d_name, "domain-", 7) == 0) {
-			const char *g = domain_dir_guest(e->d_name);
-
-			if (strlen(g) > MAX_NAME)
-				continue;
-			strlcpy(name, g, sizeof name);
-			snprintf(h2g, sizeof h2g, "%s/%s/%s", channels_dir, e->d_name, PORT_H2G);
-			snprintf(g2h, sizeof g2h, "%s/%s/%s", channels_dir, e->d_name, PORT_G2H);
-			consider(found, name, h2g, g2h);
-		}
-	}
-	closedir(d);
-	return 0;
-}
+static int npending;            /* guests asked for by name, not found yet */
 
 /* ---- guests by name: a hash table that doubles as it fills ------------------- */
 
@@ -213,6 +128,36 @@ set_path(char **p, const char *path)
 	*p = xstrdup(path);
 }
 
+static struct guest *
+guest_new(const char *name)
+{
+	struct guest *g = xcalloc(1, sizeof *g);
+	int i;
+
+	g->name = xstrdup(name);
+	for (i = 0; i < 2; i++) {
+		char lname[MAX_NAME + 40];
+
+		snprintf(lname, sizeof lname, "guest %s %s", name,
+		         i == 0 ? "host-to-guest" : "guest-to-host");
+		link_init(&g->link[i], LINK_CHANNEL, -1, lname);
+		g->link[i].owner = g;
+		g->link[i].socket = 1;   /* QEMU's chardev socket */
+		daemon_add_link(&g->link[i]);
+		timer_init(&g->retry[i], retry_fired, &g->link[i]);
+	}
+	g->link[0].calls = 1;   /* we ask over host-to-guest */
+	g->link[1].serves = 1;  /* and answer over guest-to-host */
+	link_set_caller(&g->link[0]);
+	link_set_server(&g->link[1]);
+	g->link[0].sibling = &g->link[1];
+	g->link[1].sibling = &g->link[0];
+	g->next = guests;
+	guests = g;
+	guest_index(g);
+	return g;
+}
+
 static void
 guest_found(const char *name, const char *h2g, const char *g2h)
 {
@@ -221,7 +166,7 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 
 	if (g && g->seen)
 		return;   /* two entries for one name: the first one wins */
-	if (g && (strcmp(g->path[0], h2g) || strcmp(g->path[1], g2h))) {
+	if (g && !g->pending && (strcmp(g->path[0], h2g) || strcmp(g->path[1], g2h))) {
 		logit("guest %s: channel moved (restarted?)", name);
 		for (i = 0; i < 2; i++) {
 			daemon_link_lost(&g->link[i], "channel moved");
@@ -229,30 +174,14 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 			timer_set(&g->retry[i], now_ms());
 		}
 	}
-	if (!g) {
-		g = xcalloc(1, sizeof *g);
-		g->name = xstrdup(name);
-		for (i = 0; i < 2; i++) {
-			char lname[MAX_NAME + 40];
-
-			snprintf(lname, sizeof lname, "guest %s %s", name,
-			         i == 0 ? "host-to-guest" : "guest-to-host");
-			link_init(&g->link[i], LINK_CHANNEL, -1, lname);
-			g->link[i].owner = g;
-			g->link[i].socket = 1;   /* QEMU's chardev socket */
-			daemon_add_link(&g->link[i]);
-			timer_init(&g->retry[i], retry_fired, &g->link[i]);
-			timer_set(&g->retry[i], now_ms());
-		}
-		g->link[0].calls = 1;   /* we ask over host-to-guest */
-		g->link[1].serves = 1;  /* and answer over guest-to-host */
-		link_set_caller(&g->link[0]);
-		link_set_server(&g->link[1]);
-		g->link[0].sibling = &g->link[1];
-		g->link[1].sibling = &g->link[0];
-		g->next = guests;
-		guests = g;
-		guest_index(g);
+	if (!g || g->pending) {
+		if (!g)
+			g = guest_new(name);
+		else
+			npending--;
+		g->pending = 0;
+		timer_set(&g->retry[0], now_ms());
+		timer_set(&g->retry[1], now_ms());
 		logit("guest %s: found its channels", name);
 	}
 	set_path(&g->path[0], h2g);
@@ -260,14 +189,18 @@ guest_found(const char *name, const char *h2g, const char *g2h)
 	g->seen = 1;
 }
 
+/* why: for the calls that waited for it (NULL: its channels went away) */
 static void
-guest_drop(struct guest *g)
+guest_drop(struct guest *g, const char *why)
 {
 	struct guest **pp;
 
-	logit("guest %s: channels gone", g->name);
-	daemon_remove_link(&g->link[0]);
-	daemon_remove_link(&g->link[1]);
+	if (g->pending)
+		npending--;
+	else
+		logit("guest %s: channels gone", g->name);
+	daemon_remove_link(&g->link[0], why);
+	daemon_remove_link(&g->link[1], why);
 	timer_stop(&g->retry[0]);
 	timer_stop(&g->retry[1]);
 	guest_unindex(g);
@@ -282,27 +215,328 @@ guest_drop(struct guest *g)
 	free(g);
 }
 
+/* Is path another guest's socket?  (The directory's name for a guest may
+ * be virsh's cut to 20 characters: the same guest, not a new one.) */
+static int
+socket_taken(const char *name, const char *path)
+{
+	struct guest *g;
+
+	for (g = guests; g; g = g->next)
+		if (!g->pending && strcmp(g->name, name) && strcmp(g->path[0], path) == 0)
+			return 1;
+	return 0;
+}
+
+/* What a scan found becomes the guests: new ones added, moved ones moved,
+ * missing ones dropped (unless keep: the scan may have missed them).  A
+ * guest asked for by name after the scan began waits for the next one. */
 static void
-rescan(void)
+scan_apply(struct found_list *fl, mtime_t began, int keep)
 {
 	struct guest *g, *next;
+	char why[MAX_NAME + 200];
+	int i;
+
+	for (g = guests; g; g = g->next)
+		g->seen = 0;
+	for (i = 0; i < fl->n; i++)
+		if (fl->v[i].path[0] && fl->v[i].path[1] &&
+		    !(keep && socket_taken(fl->v[i].name, fl->v[i].path[0])))
+			guest_found(fl->v[i].name, fl->v[i].path[0], fl->v[i].path[1]);
+	for (g = guests; g; g = next) {
+		next = g->next;
+		if (g->seen || (g->pending && TIME_BEFORE(began, g->asked)) || (keep && !g->pending))
+			continue;
+		if (g->pending)
+			snprintf(why, sizeof why, "no such guest: %s (%s)", g->name, fl->from_virsh ?
+			         "no running domain of that name has both negotiator channels" :
+			         "no channels for it in the channel directory");
+		guest_drop(g, g->pending ? why : NULL);
+	}
+}
+
+/* The channel directory, now: without virsh; or, keep set, because virsh
+ * failed (then guests the directory does not show are kept: libvirtd may
+ * be restarting, and their sockets are still there). */
+static void
+scan_dir(int keep)
+{
+	struct found_list fl;
 	struct stat st;
+	mtime_t began = now_ms();
 
 	if (stat(channels_dir, &st) == 0) {
 		dir_mtime = st.st_mtime;
 		dir_ctime = st.st_ctime;
 	}
 	scan_wall = time(NULL);
-	scan_ms = now_ms();
-	for (g = guests; g; g = g->next)
-		g->seen = 0;
-	if (scan_channels(guest_found) < 0)
-		warn("unable to read the channel directory %s: %s", channels_dir, strerror(errno));
-	for (g = guests; g; g = next) {
-		next = g->next;
-		if (!g->seen)
-			guest_drop(g);
+	scan_ms = began;
+	found_init(&fl);
+	if (discover_dir(&fl) < 0 && !keep)
+		warn("%s", fl.why);
+	scan_apply(&fl, began, keep);
+	found_free(&fl);
+}
+
+/* ---- discovery through virsh, in a child: libvirt may be slow -------------------- */
+
+#define WORKER_MAX_OUT  (16UL << 20)
+#define WORKER_DEADLINE 45000   /* ms: each virsh run has its own deadline too */
+#define WORKER_BUDGET   30000   /* ms: no new dumpxml after this long */
+#define MAX_PENDING     64      /* guests asked for by name, waiting for virsh */
+
+static pid_t worker_pid;
+static int worker_fd = -1;
+static mtime_t worker_began, worker_last;
+static int worker_again;        /* start another when this one ends */
+static struct buf worker_out;
+static struct timer worker_timer, worker_retry;
+static int virsh_said_failed;   /* warned that virsh failed (once per outage) */
+
+/* in the worker: a guest the daemon is connected to stays where it is */
+static int
+known_connected(const char *name, const char *paths[2])
+{
+	struct guest *g = guest_find(name);
+
+	if (!g || g->pending || g->link[0].fd < 0 || g->link[1].fd < 0)
+		return 0;
+	paths[0] = g->path[0];
+	paths[1] = g->path[1];
+	return 1;
+}
+
+static void
+put_ns(struct buf *b, const char *s)
+{
+	netstring_put(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void
+worker_write(int fd, const unsigned char *p, size_t n)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
 	}
+}
+
+/* The worker: what virsh says, as netstrings NAME H2G G2H, then "."; or
+ * "!" and the reason. */
+static void
+worker_main(int fd)
+{
+	struct found_list fl;
+	struct buf b;
+	int i;
+
+	sig_default_all();
+	log_open("negotiator-host", 1);
+	found_init(&fl);
+	buf_init(&b, WORKER_MAX_OUT);
+	virsh_budget_ms = WORKER_BUDGET;
+	if (discover_virsh(&fl, known_connected) < 0) {
+		buf_append(&b, "!", 1);
+		put_ns(&b, fl.why);
+	} else {
+		for (i = 0; i < fl.n; i++) {
+			put_ns(&b, fl.v[i].name);
+			put_ns(&b, fl.v[i].path[0]);
+			put_ns(&b, fl.v[i].path[1]);
+		}
+		buf_append(&b, ".", 1);
+	}
+	worker_write(fd, buf_ptr(&b), buf_len(&b));
+	_exit(0);
+}
+
+static void
+worker_parse(struct found_list *fl)
+{
+	const unsigned char *p = buf_ptr(&worker_out), *end = p + buf_len(&worker_out), *s[3];
+	size_t n[3];
+	char *v[3];
+	int i;
+
+	fl->from_virsh = 1;
+	if (p < end && *p == '!') {
+		p++;
+		fl->virsh_failed = 1;
+		if (netstring_get(&p, end, &s[0], &n[0]) == 0)
+			escape_text(fl->why, sizeof fl->why, s[0], n[0]);
+		else
+			strlcpy(fl->why, "virsh: no answer", sizeof fl->why);
+		return;
+	}
+	while (end - p > 1 && netstring_get(&p, end, &s[0], &n[0]) == 0 &&
+	       netstring_get(&p, end, &s[1], &n[1]) == 0 &&
+	       netstring_get(&p, end, &s[2], &n[2]) == 0) {
+		for (i = 0; i < 3; i++) {
+			v[i] = xmalloc(n[i] + 1);
+			memcpy(v[i], s[i], n[i]);
+			v[i][n[i]] = '\0';
+		}
+		if (valid_guest_name(v[0], n[0]) && n[1] && n[2] && !memchr(v[1], 0, n[1]) &&
+		    !memchr(v[2], 0, n[2]) && !found_get(fl, v[0])) {
+			if (fl->n == fl->cap) {
+				fl->cap = fl->cap ? 2 * fl->cap : 16;
+				fl->v = xrealloc(fl->v, (size_t)fl->cap * sizeof *fl->v);
+			}
+			fl->v[fl->n].name = v[0];
+			fl->v[fl->n].path[0] = v[1];
+			fl->v[fl->n].path[1] = v[2];
+			fl->n++;
+		} else {
+			free(v[0]);
+			free(v[1]);
+			free(v[2]);
+		}
+	}
+	if (p != end - 1 || *p != '.') {
+		fl->virsh_failed = 1;
+		strlcpy(fl->why, "virsh discovery ended early", sizeof fl->why);
+	}
+}
+
+static void worker_start(void);
+
+static void
+worker_end(void)
+{
+	struct found_list fl;
+	mtime_t began = worker_began;
+
+	daemon_watch_fd(worker_fd, 0, NULL, NULL);
+	close(worker_fd);
+	worker_fd = -1;
+	timer_stop(&worker_timer);
+	if (worker_pid > 0)
+		kill(worker_pid, SIGKILL);   /* it is done, or late; reaped by the daemon */
+	worker_pid = 0;
+	found_init(&fl);
+	worker_parse(&fl);
+	buf_free(&worker_out);
+	if (fl.virsh_failed) {
+		if (!virsh_said_failed)
+			warn("%s; finding guests in %s instead", fl.why, channels_dir);
+		virsh_said_failed = 1;
+		scan_dir(1);
+	} else {
+		if (virsh_said_failed)
+			logit("virsh answers again: finding guests through libvirt");
+		virsh_said_failed = 0;
+		scan_apply(&fl, began, 0);
+	}
+	found_free(&fl);
+	if (worker_again) {
+		worker_again = 0;
+		worker_start();
+	}
+}
+
+static void
+worker_readable(int fd, int mask, void *arg)
+{
+	unsigned char chunk[16384];
+	ssize_t n;
+
+	(void)mask;
+	(void)arg;
+	for (;;) {
+		n = read(fd, chunk, sizeof chunk);
+		if (n > 0) {
+			if (buf_append(&worker_out, chunk, (size_t)n) < 0)
+				break;   /* more than any real answer: treat as the end */
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		break;
+	}
+	worker_end();
+}
+
+static void
+worker_late(struct timer *t, mtime_t now)
+{
+	(void)t;
+	(void)now;
+	warn("virsh discovery took over %d s: stopped", WORKER_DEADLINE / 1000);
+	if (worker_pid > 0)
+		kill(-worker_pid, SIGKILL);
+	worker_end();
+}
+
+/* Start a discovery now, or as soon as the one running ends; at most one
+ * a second (a flood of unknown names costs one virsh run a second). */
+static void
+worker_start(void)
+{
+	int p[2];
+	mtime_t now = now_ms();
+
+	if (worker_fd >= 0) {
+		worker_again = 1;
+		return;
+	}
+	if (worker_last && TIME_BEFORE(now, worker_last + 1000)) {
+		if (!timer_pending(&worker_retry))
+			timer_set(&worker_retry, worker_last + 1000);
+		return;
+	}
+	if (make_pipe(p) < 0) {
+		warn("unable to start virsh discovery: %s", strerror(errno));
+		scan_dir(1);
+		return;
+	}
+	worker_pid = fork();
+	if (worker_pid < 0) {
+		warn("unable to start virsh discovery: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		worker_pid = 0;
+		scan_dir(1);
+		return;
+	}
+	if (worker_pid == 0) {
+		close(p[0]);
+		setpgid(0, 0);
+		worker_main(p[1]);
+	}
+	close(p[1]);
+	worker_fd = p[0];
+	worker_began = worker_last = now;
+	buf_init(&worker_out, WORKER_MAX_OUT);
+	daemon_watch_fd(worker_fd, LOOP_READ, worker_readable, NULL);
+	timer_set(&worker_timer, now + WORKER_DEADLINE);
+}
+
+static void
+worker_retry_fired(struct timer *t, mtime_t now)
+{
+	(void)t;
+	(void)now;
+	worker_start();
+}
+
+static void
+rescan(void)
+{
+	if (discovery_by_virsh())
+		worker_start();
+	else
+		scan_dir(0);
 }
 
 /* ---- daemon hooks --------------------------------------------------------------- */
@@ -311,8 +545,11 @@ static int
 try_connect(struct guest *g, int i, mtime_t now)
 {
 	struct link *l = &g->link[i];
-	int fd = unix_connect(g->path[i]);
+	int fd;
 
+	if (g->pending)
+		return -1;   /* nowhere to connect to yet */
+	fd = unix_connect(g->path[i]);
 	if (fd < 0) {
 		if (g->delay[i] == 0)
 			debug("%s: unable to connect to %s: %s", l->name, g->path[i], strerror(errno));
@@ -380,10 +617,29 @@ dir_changed(void)
 	return dir_mtime >= scan_wall - 1 && !TIME_BEFORE(now_ms(), scan_ms + 100);
 }
 
+/* A name virsh has not told us about: it waits for a discovery (started
+ * now, or the next one) as a guest with no channels yet; its calls queue
+ * on it.  At most MAX_PENDING such names at once. */
+static struct guest *
+guest_ask_virsh(const char *name)
+{
+	struct guest *g;
+
+	if (npending >= MAX_PENDING)
+		return NULL;
+	g = guest_new(name);
+	g->pending = 1;
+	g->asked = now_ms();
+	npending++;
+	debug("no guest %s known: asking virsh", name);
+	worker_start();
+	return g;
+}
+
 /* A name we do not know: a guest that just started, or a typo (or a
- * flood of them).  A rescan on demand at most once per scan interval, or
- * when the directory changed since the last scan: unknown names cost a
- * lookup and a stat() each, whatever their number. */
+ * flood of them).  Without virsh, a rescan on demand at most once per scan
+ * interval, or when the directory changed since the last scan: unknown
+ * names cost a lookup and a stat() each, whatever their number. */
 static struct guest *
 guest_lookup(const char *name)
 {
@@ -392,6 +648,8 @@ guest_lookup(const char *name)
 
 	if (g)
 		return g;
+	if (discovery_by_virsh() && !virsh_said_failed)
+		return guest_ask_virsh(name);
 	now = now_ms();
 	if (scanned && TIME_BEFORE(now, last_demand_scan + (mtime_t)scan_interval) &&
 	    !dir_changed())
@@ -399,7 +657,7 @@ guest_lookup(const char *name)
 	scanned = 1;
 	last_demand_scan = now;
 	debug("no guest %s known: rescanning %s", name, channels_dir);
-	rescan();
+	scan_dir(virsh_said_failed);
 	return guest_find(name);
 }
 
@@ -410,10 +668,15 @@ host_route(const char *target, char *why, size_t whylen)
 	int i;
 
 	if (!g) {
-		snprintf(why, whylen, "no such guest: %s (no channels in %s)", target, channels_dir);
+		if (discovery_by_virsh() && !virsh_said_failed)
+			snprintf(why, whylen, "no such guest: %s (too many unknown names at once)",
+			         target);
+		else
+			snprintf(why, whylen, "no such guest: %s (no channels in %s)", target,
+			         channels_dir);
 		return NULL;
 	}
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2 && !g->pending; i++)
 		if (g->link[i].fd < 0 && try_connect(g, i, now_ms()) < 0 && i == 0) {
 			snprintf(why, whylen, "guest %s: unable to connect to %s: %s", target,
 			         g->path[0], strerror(errno));
@@ -428,47 +691,26 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char **names;
-static int nnames, capnames;
-
-static void
-collect_name(const char *name, const char *h2g, const char *g2h)
-{
-	int i;
-
-	(void)h2g;
-	(void)g2h;
-	for (i = 0; i < nnames; i++)
-		if (strcmp(names[i], name) == 0)
-			return;
-	if (nnames == capnames) {
-		capnames = capnames ? capnames * 2 : 32;
-		names = xrealloc(names, (size_t)capnames * sizeof *names);
-	}
-	names[nnames++] = xstrdup(name);
-}
-
-/* Guest names, sorted, one per line: the same with or without a daemon. */
-static int
-guest_names(struct buf *out)
-{
-	int i, rc;
-
-	nnames = 0;
-	rc = scan_channels(collect_name);
-	qsort(names, (size_t)nnames, sizeof *names, cmp_str);
-	for (i = 0; i < nnames; i++) {
-		buf_append(out, names[i], strlen(names[i]));
-		buf_append(out, "\n", 1);
-		free(names[i]);
-	}
-	return rc;
-}
-
+/* The daemon's guests, sorted, one per line (as -g without a daemon) */
 static void
 host_targets(struct buf *out)
 {
-	guest_names(out);
+	struct guest *g;
+	char **v;
+	unsigned long n = 0, i;
+
+	if (!discovery_by_virsh() || virsh_said_failed)
+		scan_dir(virsh_said_failed);   /* as fresh as the directory */
+	v = xcalloc(nguests + 1, sizeof *v);
+	for (g = guests; g; g = g->next)
+		if (!g->pending)
+			v[n++] = g->name;
+	qsort(v, n, sizeof *v, cmp_str);
+	for (i = 0; i < n; i++) {
+		buf_append(out, v[i], strlen(v[i]));
+		buf_append(out, "\n", 1);
+	}
+	free(v);
 }
 
 /* ---- the policy ------------------------------------------------------------------ */
@@ -524,7 +766,7 @@ static void
 host_signal(int sig)
 {
 	if (sig == SIGHUP) {
-		logit("rescanning %s (SIGHUP)", channels_dir);
+		logit("rescanning %s (SIGHUP)", discovery_by_virsh() ? "through virsh" : channels_dir);
 		scan_now = 1;
 		policy_reload();
 	}
@@ -550,7 +792,7 @@ static const struct daemon_hooks host_hooks = {
 /* ---- command line ------------------------------------------------------------------ */
 
 enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN,
-       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL };
+       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL, O_CONNECT };
 
 static const struct opt_spec options[] = {
 	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
@@ -560,6 +802,7 @@ static const struct opt_spec options[] = {
 	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
 	{ "scan-interval", O_SCAN, 1 }, { "policy", O_POLICY, 1 }, { "no-policy", O_NO_POLICY, 0 },
 	{ "event-loop", O_EVENT_LOOP, 1 }, { "all", 'a', 0 }, { "max-parallel", O_PARALLEL, 1 },
+	{ "connect", O_CONNECT, 1 },
 	{ NULL, 0, 0 }
 };
 
@@ -632,7 +875,13 @@ run_daemon(const char *control, int mode, const char *group)
 	}
 	policy_said("");
 	daemon_listen(control ? control : default_control_path("host"), mode, group);
-	logit("watching %s for guests", channels_dir);
+	timer_init(&worker_timer, worker_late, NULL);
+	timer_init(&worker_retry, worker_retry_fired, NULL);
+	if (discovery_by_virsh())
+		logit("finding guests through virsh%s%s, every %ld s", virsh_uri ? " -c " : "",
+		      virsh_uri ? virsh_uri : "", scan_interval / 1000);
+	else
+		logit("watching %s for guests", channels_dir);
 	next_scan = now_ms();
 	return daemon_run(&host_hooks);
 }
@@ -673,49 +922,57 @@ run_fanout(const char *control, struct fanout_req *fr, char **guests, int nguest
 	return rc;
 }
 
+/* Discovery for a command-line client: virsh, or the directory; a warning
+ * when virsh failed and the directory stood in. */
 static int
-list_guests_direct(void)
+find_guests(struct found_list *fl)
 {
-	struct buf b;
-
-	buf_init(&b, (size_t)-1);
-	if (guest_names(&b) < 0) {
-		error("unable to read the channel directory %s: %s", channels_dir, strerror(errno));
-		return EXIT_AGENT;
+	found_init(fl);
+	if (discover(fl, NULL) < 0) {
+		error("%s", fl->why);
+		return -1;
 	}
-	if (buf_len(&b) && fwrite(buf_ptr(&b), 1, buf_len(&b), stdout) != buf_len(&b))
-		return EXIT_AGENT;
-	buf_free(&b);
+	if (fl->virsh_failed)
+		warn("%s; looked in %s instead", fl->why, channels_dir);
+	found_sort(fl);
 	return 0;
 }
 
-static char direct_path[PATH_MAX];
-
-static void
-remember_h2g(const char *name, const char *h2g, const char *g2h)
+/* Guest names, sorted, one per line: the same with or without a daemon. */
+static int
+list_guests_direct(void)
 {
-	(void)g2h;
-	if (strcmp(name, names[0]) == 0 && !direct_path[0])
-		strlcpy(direct_path, h2g, sizeof direct_path);
+	struct found_list fl;
+	int i;
+
+	if (find_guests(&fl) < 0)
+		return EXIT_AGENT;
+	for (i = 0; i < fl.n; i++)
+		if (fl.v[i].path[0] && fl.v[i].path[1])
+			printf("%s\n", fl.v[i].name);
+	found_free(&fl);
+	return fflush(stdout) == 0 ? 0 : EXIT_AGENT;
 }
 
 /* No daemon: connect to the guest's host-to-guest socket ourselves. */
 static int
 connect_guest(const char *guest)
 {
-	char *want = (char *)guest;
-	int fd;
+	struct found_list fl;
+	struct found *f;
+	int fd = -1;
 
-	names = &want;
-	scan_channels(remember_h2g);
-	names = NULL;
-	if (!direct_path[0]) {
-		error("no such guest: %s (no channels in %s)", guest, channels_dir);
+	if (find_guests(&fl) < 0)
 		return -1;
-	}
-	fd = unix_connect(direct_path);
-	if (fd < 0)
-		error("unable to connect to %s: %s", direct_path, strerror(errno));
+	f = found_get(&fl, guest);
+	if (!f || !f->path[0] || !f->path[1])
+		error("no such guest: %s (%s)", guest, !f ? (fl.from_virsh ?
+		      "no running domain of that name with negotiator channels" :
+		      "no channels for it in the channel directory") :
+		      "it has only one of the two negotiator channels");
+	else if ((fd = unix_connect(f->path[0])) < 0)
+		error("unable to connect to %s: %s", f->path[0], strerror(errno));
+	found_free(&fl);
 	return fd;
 }
 
@@ -733,6 +990,9 @@ main(int argc, char **argv)
 
 	std_fds_guard();
 	log_open("negotiator-host", 0);
+	if (getenv("NEGOTIATOR_VIRSH_TIMEOUT_MS") &&   /* for tests: a hung virsh */
+	    atol(getenv("NEGOTIATOR_VIRSH_TIMEOUT_MS")) > 0)
+		virsh_timeout_ms = atol(getenv("NEGOTIATOR_VIRSH_TIMEOUT_MS"));
 	memset(&st, 0, sizeof st);
 	memset(&req, 0, sizeof req);
 	req.timeout = 10;
@@ -748,7 +1008,8 @@ main(int argc, char **argv)
 		case 'h': usage(); return 0;
 		case O_VERSION: printf("negotiator-host %s (protocol %d)\n", NEGOTIATOR_VERSION,
 		                       PROTOCOL_VERSION); return 0;
-		case O_CHANNELS: channels_dir = st.arg; break;
+		case O_CHANNELS: channels_dir = st.arg; channels_dir_given = 1; break;
+		case O_CONNECT: virsh_uri = st.arg; break;
 		case O_COMMANDS: commands_dir_add(st.arg); break;
 		case O_CONTROL: control = st.arg; break;
 		case O_MODE: mode = cli_mode(st.arg); break;
@@ -771,6 +1032,15 @@ main(int argc, char **argv)
 	}
 	if (no_policy)
 		policy_path = NULL;
+	if (virsh_uri && channels_dir_given) {
+		fprintf(stderr, "%s: give --connect or --channels-dir, not both (try --help)\n",
+		        progname);
+		return EXIT_USAGE;
+	}
+	if (virsh_uri && !virsh_present()) {
+		fprintf(stderr, "%s: --connect needs virsh, and there is none on PATH\n", progname);
+		return EXIT_USAGE;
+	}
 	if (!event_loop || !*event_loop)
 		event_loop = loop_has("epoll") ? "epoll" : "select";
 	if (!loop_has(event_loop)) {

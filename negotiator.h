@@ -443,7 +443,9 @@ extern struct link *links;
 extern const char *daemon_event_loop;  /* loop backend; NULL: select */
 void daemon_add_link(struct link *l);
 void daemon_touch_link(struct link *l);      /* it may have something to do */
-void daemon_remove_link(struct link *l);     /* fails its calls, closes it */
+void daemon_remove_link(struct link *l, const char *why);   /* fails its calls, closes it */
+typedef void (*daemon_fd_fn)(int fd, int mask, void *arg);
+void daemon_watch_fd(int fd, int mask, daemon_fd_fn fn, void *arg);   /* mask 0: unwatch */
 void daemon_listen(const char *path, int mode, const char *group);
 int daemon_run(const struct daemon_hooks *h);   /* init, step until stopped, fini */
 void daemon_init(const struct daemon_hooks *h);
@@ -464,6 +466,40 @@ struct client_req {
 int client_run(int fd, const struct client_req *req);
 int control_connect(const char *given, const char *which);  /* -1: no daemon */
 const char *default_control_path(const char *which);
+
+/* ---- where guests' channels are: virsh or the directory (discover.c) ---- */
+struct found {
+	char *name;
+	char *path[2];               /* host-to-guest, guest-to-host; NULL: none */
+};
+struct found_list {
+	struct found *v;
+	int n, cap;
+	int ndomains;                /* running domains virsh listed */
+	int from_virsh;              /* found through virsh */
+	int virsh_failed;            /* virsh was tried and failed: why says how */
+	char why[400];
+};
+/* the daemon's answer for a guest it is connected to: 1 with paths set */
+typedef int (*known_fn)(const char *name, const char *paths[2]);
+extern const char *channels_dir;
+extern int channels_dir_given;     /* --channels-dir: never virsh */
+extern const char *virsh_uri;      /* --connect URI */
+extern long virsh_timeout_ms;
+extern long virsh_budget_ms;        /* a discovery's total for dumpxml runs */
+void found_init(struct found_list *fl);
+void found_free(struct found_list *fl);
+void found_sort(struct found_list *fl);
+struct found *found_get(struct found_list *fl, const char *name);
+int port_of(const char *target_name);       /* 0, 1, -1: not ours */
+int discovery_by_virsh(void);
+int virsh_present(void);
+int discover(struct found_list *fl, known_fn known);   /* -1: why set */
+int discover_dir(struct found_list *fl);
+int discover_virsh(struct found_list *fl, known_fn known);
+int discover_domains(struct found_list *fl, char ***names, int *n);
+int xml_channels(struct found_list *fl, const char *name, const char *xml, size_t len);
+unsigned long libvirt_version(char *why, size_t whylen);   /* 1000000*A+1000*B+C */
 
 /* ---- many guests at once, through the host daemon (fanout.c) ------------ */
 #define FANOUT_PARALLEL  32        /* calls in flight at once, by default */
