@@ -30,7 +30,7 @@ ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 PROBE_LIBS = `cat compat/config.libs`
 
 COMMON_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o \
-	client.o cli.o
+	client.o cli.o result.o
 HOST_OBJS   = host.o discover.o policy.o fanout.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
@@ -39,7 +39,7 @@ COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloe
 HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
 	compat/config.h paths.h
 TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile tests/negbench tests/pypeer \
-	tests/fakehost
+	tests/fakehost tests/jsoncheck
 
 all: negotiator-host negotiator-guest
 
@@ -52,7 +52,7 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o client.o \
+common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o client.o result.o \
 	cli.o host.o discover.o guest.o vport.o policy.o fanout.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
@@ -85,6 +85,9 @@ tests/pypeer: tests/pypeer.c common.o json.o $(COMPAT_OBJS) $(HEADERS)
 tests/fakehost: tests/fakehost.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/fakehost.c common.o proto.o json.o link.o \
 		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
+
+tests/jsoncheck: tests/jsoncheck.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/jsoncheck.c
 
 tests/poke: tests/poke.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/poke.c

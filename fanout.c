@@ -19,6 +19,11 @@
  * does, so a guest gets at most a window ahead of our stdout and memory
  * stays bounded (max_parallel windows, plus the queues).
  *
+ * With --json (req->json) a guest's output is captured instead, at most
+ * CAPTURE_MAX bytes a stream (acknowledged as soon as it is kept), and one
+ * JSON object per guest (result.c) goes to stdout when its call ends,
+ * whole, as a queue's run: objects never mix either.
+ *
  * stdin is not forwarded (each call gets an empty stdin, as with pdsh).
  * The exit status is the largest of the guests' (0 when all succeeded), and
  * one summary line on stderr says which guests failed and how.
@@ -60,6 +65,9 @@ struct target {
 	size_t no_nl[2];             /* ... the first bytes of which have no newline */
 	char *reason;                /* a failure's full text, for its error line */
 	char how[96];                /* a failure in short, for the summary */
+	mtime_t started;             /* when its call started (--json: elapsed_ms) */
+	int exited;                  /* --json: the command's exit is in res */
+	struct call_result res;      /* --json: the captured result */
 };
 
 /* a run of bytes in an output queue: of target t (-1: our own text), len
@@ -241,6 +249,24 @@ move_lines(struct fanout *f, int i, int s)
 		buf_trim(p);
 }
 
+/* --json: guest i's object into the stdout queue, in one run, while the
+ * queue has room; 0 when it must wait */
+static int
+queue_object(struct fanout *f, int i)
+{
+	struct target *t = &f->t[i];
+	struct buf line;
+
+	if (buf_len(&f->out[0].q) >= QUEUE_HIGH)
+		return 0;
+	buf_init(&line, (size_t)-1);
+	call_result_json(t->name, &t->res, &line);
+	outq_add(&f->out[0], -1, buf_ptr(&line), buf_len(&line), 0);
+	buf_free(&line);
+	call_result_free(&t->res);
+	return 1;
+}
+
 /* ---- the guests' calls ------------------------------------------------------------ */
 
 static void
@@ -266,15 +292,32 @@ slot_release(struct fanout *f, int k)
 	f->active[k] = f->active[--f->nactive];
 }
 
-/* The call of guest i is over: code, and for a failure, why (in full, and
- * short for the summary; NULL: no error line, as for a command's exit). */
+/* --json: the end of guest i's call into its result (a command's exit is
+ * there already); origin and message as call_result_fail takes them. */
 static void
-target_end(struct fanout *f, int i, int code, const char *how, const char *reason)
+target_result(struct fanout *f, int i, int code, const char *origin, const char *message)
+{
+	struct target *t = &f->t[i];
+
+	if (!f->req->json)
+		return;
+	if (!t->exited)
+		call_result_fail(&t->res, code, origin, message, t->name);
+	t->res.elapsed_ms = t->started ? (unsigned long)(now_ms() - t->started) : 0;
+}
+
+/* The call of guest i is over: code, and for a failure, why (in full, and
+ * short for the summary; NULL: no error line, as for a command's exit),
+ * and where it came from (call_result_fail's origin). */
+static void
+target_end(struct fanout *f, int i, int code, const char *how, const char *reason,
+           const char *origin)
 {
 	struct target *t = &f->t[i];
 
 	if (t->state != T_RUNNING && t->state != T_WAITING)
 		return;
+	target_result(f, i, code, origin, reason ? reason : how);
 	if (t->state == T_WAITING)
 		slot_take(f, i);   /* never started: released at once, with its line */
 	t->state = T_ENDED;
@@ -318,10 +361,11 @@ start_call(struct fanout *f, int i)
 	hl = build_request(f, i, &b, head, sizeof head);
 	if (hl < 0) {
 		target_end(f, i, EXIT_USAGE, "2: command line too long",
-		           "command line too long for one request");
+		           "command line too long for one request", "agent");
 	} else {
 		slot_take(f, i);
 		t->state = T_RUNNING;
+		t->started = now_ms();
 		link_send(&f->link, head, (size_t)hl, buf_ptr(&b), buf_len(&b));
 		if (f->req->op == OP_EXEC)   /* no stdin in fan-out */
 			link_sendf(&f->link, "eof %lu", FIRST_ID + (unsigned long)i);
@@ -352,11 +396,11 @@ on_timeout(struct fanout *f, int i)
 		snprintf(why, sizeof why, "timeout: the agent has not answered within %ld "
 		         "second%s (is it running? frozen?); the call was cancelled",
 		         f->req->timeout, s);
-		target_end(f, i, EXIT_AGENT, "125: no agent answered", why);
+		target_end(f, i, EXIT_AGENT, "125: no agent answered", why, "channel");
 	} else {
 		snprintf(why, sizeof why, "timeout: no result within %ld second%s; the call "
 		         "was cancelled", f->req->timeout, s);
-		target_end(f, i, EXIT_TIMEOUT, "124: timeout", why);
+		target_end(f, i, EXIT_TIMEOUT, "124: timeout", why, NULL);
 	}
 }
 
@@ -413,7 +457,8 @@ running(const struct fanout *f)
 	return 0;
 }
 
-/* Every call not over yet fails (the connection is gone, or a signal). */
+/* Every call not over yet fails (the connection is gone, or a signal):
+ * ours, not the guests' doing. */
 static void
 end_unfinished(struct fanout *f, int code, const char *how, const char *reason)
 {
@@ -422,10 +467,12 @@ end_unfinished(struct fanout *f, int code, const char *how, const char *reason)
 
 	snprintf(never, sizeof never, "%d: not started", code);
 	for (i = 0; i < f->nt; i++) {
-		if (f->t[i].state == T_RUNNING)
-			target_end(f, i, code, how, reason);
-		else if (f->t[i].state == T_WAITING)
-			target_end(f, i, code, never, NULL);
+		if (f->t[i].state == T_RUNNING) {
+			target_end(f, i, code, how, reason, "agent");
+		} else if (f->t[i].state == T_WAITING) {
+			target_end(f, i, code, never, NULL, "agent");
+			target_result(f, i, code, "agent", "not started");
+		}
 	}
 	f->next = f->nt;
 }
@@ -477,6 +524,8 @@ add_target(struct fanout *f, const char *name)
 	struct target *t = &f->t[f->nt++];
 
 	t->name = name;
+	call_result_init(&t->res);
+	t->res.list = f->req->op == OP_LIST;
 	/* the window, and a frame beyond it: more is the peer's fault */
 	buf_init(&t->part[0], CALL_WINDOW + MAX_PAYLOAD);
 	buf_init(&t->part[1], CALL_WINDOW + MAX_PAYLOAD);
@@ -553,9 +602,15 @@ on_data(struct fanout *f, int i, const struct msg *m)
 {
 	struct target *t = &f->t[i];
 
+	if (f->req->json) {   /* kept (or counted): as good as written out */
+		call_result_capture(&t->res, m->type == M_ERR, m->data, m->datalen);
+		t->delivered += (unsigned long)m->datalen;
+		return;
+	}
 	if (buf_append(&t->part[m->type == M_ERR], m->data, m->datalen) < 0) {
 		cancel(f, i);
-		target_end(f, i, EXIT_AGENT, "125: protocol error", "peer overran the output window");
+		target_end(f, i, EXIT_AGENT, "125: protocol error", "peer overran the output window",
+		           "agent");
 	}
 }
 
@@ -576,14 +631,16 @@ on_call_message(struct fanout *f, int i, const struct msg *m)
 	case M_EXIT:
 		code = m->signaled ? 128 + (int)m->num : (int)m->num;
 		snprintf(how, sizeof how, "%s %lu", m->signaled ? "signal" : "exit", m->num);
-		target_end(f, i, code, code ? how : NULL, NULL);
+		call_result_exit(&f->t[i].res, (int)m->num, m->signaled);
+		f->t[i].exited = 1;
+		target_end(f, i, code, code ? how : NULL, NULL, NULL);
 		break;
 	case M_FAIL:
 		escape_text(text, sizeof text, m->data, m->datalen);
 		snprintf(how, sizeof how, "%lu: %s", m->num, text);
 		if (strlen(how) == sizeof how - 1)
 			strcpy(how + sizeof how - 4, "...");
-		target_end(f, i, (int)m->num, how, text);
+		target_end(f, i, (int)m->num, how, text, NULL);
 		break;
 	default:
 		break;
@@ -635,8 +692,11 @@ move_all(struct fanout *f)
 	for (k = 0; k < f->nactive; k++) {
 		struct target *t = &f->t[f->active[k]];
 
-		if (t->state == T_ENDED && !buf_len(&t->part[0]) && !buf_len(&t->part[1]))
-			slot_release(f, k--);
+		if (t->state != T_ENDED || buf_len(&t->part[0]) || buf_len(&t->part[1]))
+			continue;
+		if (f->req->json && !queue_object(f, f->active[k]))
+			continue;
+		slot_release(f, k--);
 	}
 }
 
@@ -909,6 +969,7 @@ fanout_free(struct fanout *f)
 		buf_free(&f->t[i].part[0]);
 		buf_free(&f->t[i].part[1]);
 		free(f->t[i].reason);
+		call_result_free(&f->t[i].res);
 	}
 	free(f->t);
 	free(f->active);

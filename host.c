@@ -792,7 +792,7 @@ static const struct daemon_hooks host_hooks = {
 /* ---- command line ------------------------------------------------------------------ */
 
 enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN,
-       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL, O_CONNECT };
+       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL, O_CONNECT, O_JSON };
 
 static const struct opt_spec options[] = {
 	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
@@ -802,7 +802,7 @@ static const struct opt_spec options[] = {
 	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
 	{ "scan-interval", O_SCAN, 1 }, { "policy", O_POLICY, 1 }, { "no-policy", O_NO_POLICY, 0 },
 	{ "event-loop", O_EVENT_LOOP, 1 }, { "all", 'a', 0 }, { "max-parallel", O_PARALLEL, 1 },
-	{ "connect", O_CONNECT, 1 },
+	{ "connect", O_CONNECT, 1 }, { "json", O_JSON, 0 },
 	{ NULL, 0, 0 }
 };
 
@@ -824,9 +824,15 @@ usage(void)
 	       "  -t, --timeout=SECONDS    give up after SECONDS (default 10, 0 = never; with\n"
 	       "                           several guests, for each guest's call)\n");
 	printf("  -a, --all                -e or -c on every guest with channels (see below)\n"
-	       "      --max-parallel=N     at most N guests' calls at once (1 to %d, default %d)\n"
-	       "  -d, --daemon             run the host daemon (in the foreground)\n",
+	       "      --max-parallel=N     at most N guests' calls at once (1 to %d, default %d)\n",
 	       MAX_CALLS, FANOUT_PARALLEL);
+	printf("      --json               with -g, -c, -e: one JSON object per guest and line\n"
+	       "                           on stdout, when its call ends: guest, status,\n"
+	       "                           signal, failure, message, stdout, stderr (at most\n"
+	       "                           %lu MiB each; beyond: \"truncated\":true),\n"
+	       "                           elapsed_ms (-c: commands); see negotiator-host(8)\n"
+	       "  -d, --daemon             run the host daemon (in the foreground)\n",
+	       CAPTURE_MAX / 1048576UL);
 	printf("  -v, --verbose            more messages (twice: trace every frame)\n"
 	       "  -q, --quiet              errors only\n"
 	       "      --channels-dir=DIR   where libvirt puts channel sockets\n"
@@ -901,6 +907,48 @@ max_parallel_arg(const char *s)
 	return (int)n;
 }
 
+/* --json: one object out; 0, or the status when stdout failed */
+static int
+json_write(const struct buf *line)
+{
+	if (fwrite(buf_ptr(line), 1, buf_len(line), stdout) == buf_len(line) && fflush(stdout) == 0)
+		return 0;
+	return errno == EPIPE ? 128 + SIGPIPE : EXIT_AGENT;
+}
+
+/* --json: the object of a guest whose call failed before it started */
+static int
+json_failed(const char *guest, int list, const char *origin, const char *why)
+{
+	struct call_result res;
+	struct buf line;
+	int rc;
+
+	call_result_init(&res);
+	res.list = list;
+	call_result_fail(&res, EXIT_AGENT, origin, why, guest);
+	buf_init(&line, (size_t)-1);
+	call_result_json(guest, &res, &line);
+	rc = json_write(&line);
+	buf_free(&line);
+	call_result_free(&res);
+	return rc;
+}
+
+/* --json, several guests and no daemon: each of them failed */
+static void
+json_all_failed(const struct fanout_req *fr, const char *why)
+{
+	int i, j;
+
+	for (i = 0; i < fr->nguests; i++) {
+		for (j = 0; j < i && strcmp(fr->guests[i], fr->guests[j]); j++)
+			;
+		if (j == i && json_failed(fr->guests[i], fr->op == OP_LIST, "agent", why))
+			return;   /* a guest named twice runs (fails) once */
+	}
+}
+
 /* -e or -c on several guests (or --all): only through the daemon */
 static int
 run_fanout(const char *control, struct fanout_req *fr, char **guests, int nguests)
@@ -911,9 +959,14 @@ run_fanout(const char *control, struct fanout_req *fr, char **guests, int nguest
 	fr->nguests = nguests;
 	fd = control_connect(control, "host");
 	if (fd < 0) {
-		error("%s needs the host daemon, and none is running (start negotiator-host "
-		      "--daemon, or give --control-socket PATH)",
-		      guests ? "more than one guest at once" : "--all");
+		char why[300];
+
+		snprintf(why, sizeof why, "%s needs the host daemon, and none is running (start "
+		         "negotiator-host --daemon, or give --control-socket PATH)",
+		         guests ? "more than one guest at once" : "--all");
+		error("%s", why);
+		if (fr->json && guests)
+			json_all_failed(fr, why);
 		free_argv(fr->argv);
 		return EXIT_AGENT;
 	}
@@ -923,57 +976,132 @@ run_fanout(const char *control, struct fanout_req *fr, char **guests, int nguest
 }
 
 /* Discovery for a command-line client: virsh, or the directory; a warning
- * when virsh failed and the directory stood in. */
+ * when virsh failed and the directory stood in.  -1 with the reason in
+ * fl->why. */
 static int
 find_guests(struct found_list *fl)
 {
 	found_init(fl);
-	if (discover(fl, NULL) < 0) {
-		error("%s", fl->why);
+	if (discover(fl, NULL) < 0)
 		return -1;
-	}
 	if (fl->virsh_failed)
 		warn("%s; looked in %s instead", fl->why, channels_dir);
 	found_sort(fl);
 	return 0;
 }
 
-/* Guest names, sorted, one per line: the same with or without a daemon. */
+/* -g --json: {"guest":NAME} for each name of a list, one a line */
 static int
-list_guests_direct(void)
+list_guests_json(const struct buf *names)
 {
-	struct found_list fl;
-	int i;
+	const unsigned char *p = buf_ptr(names), *end = p + buf_len(names), *nl;
+	struct buf line;
+	int rc = 0;
 
-	if (find_guests(&fl) < 0)
-		return EXIT_AGENT;
-	for (i = 0; i < fl.n; i++)
-		if (fl.v[i].path[0] && fl.v[i].path[1])
-			printf("%s\n", fl.v[i].name);
-	found_free(&fl);
-	return fflush(stdout) == 0 ? 0 : EXIT_AGENT;
+	buf_init(&line, (size_t)-1);
+	for (; p < end && rc == 0; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		if (nl == p)
+			continue;
+		buf_clear(&line);
+		buf_append(&line, "{\"guest\":", 9);
+		json_put_bytes(&line, p, (size_t)(nl - p));
+		buf_append(&line, "}\n", 2);
+		rc = json_write(&line);
+	}
+	buf_free(&line);
+	return rc;
 }
 
-/* No daemon: connect to the guest's host-to-guest socket ourselves. */
+/* Guest names, sorted, one per line (or --json objects): the same with
+ * or without a daemon. */
 static int
-connect_guest(const char *guest)
+list_guests_direct(int json)
+{
+	struct found_list fl;
+	struct buf b;
+	int i, rc = 0;
+
+	if (find_guests(&fl) < 0) {
+		error("%s", fl.why);
+		found_free(&fl);
+		return EXIT_AGENT;
+	}
+	buf_init(&b, (size_t)-1);
+	for (i = 0; i < fl.n; i++)
+		if (fl.v[i].path[0] && fl.v[i].path[1]) {
+			buf_append(&b, fl.v[i].name, strlen(fl.v[i].name));
+			buf_append(&b, "\n", 1);
+		}
+	found_free(&fl);
+	if (json)
+		rc = list_guests_json(&b);
+	else if (buf_len(&b) && fwrite(buf_ptr(&b), 1, buf_len(&b), stdout) != buf_len(&b))
+		rc = EXIT_AGENT;
+	buf_free(&b);
+	return rc;
+}
+
+/* -g --json through the daemon: its list, captured */
+static int
+list_guests_daemon_json(int fd, struct client_req *req)
+{
+	struct call_result res;
+	int rc = client_call(fd, req, &res);
+
+	if (res.message[0])
+		error("%s", res.message);
+	if (rc == 0)
+		rc = list_guests_json(&res.out);
+	call_result_free(&res);
+	return rc;
+}
+
+/* No daemon: connect to the guest's host-to-guest socket ourselves; -1
+ * with the reason in why. */
+static int
+connect_guest(const char *guest, char *why, size_t whylen)
 {
 	struct found_list fl;
 	struct found *f;
 	int fd = -1;
 
-	if (find_guests(&fl) < 0)
+	if (find_guests(&fl) < 0) {
+		strlcpy(why, fl.why, whylen);
+		found_free(&fl);
 		return -1;
+	}
 	f = found_get(&fl, guest);
-	if (!f || !f->path[0] || !f->path[1])
-		error("no such guest: %s (%s)", guest, !f ? (fl.from_virsh ?
-		      "no running domain of that name with negotiator channels" :
-		      "no channels for it in the channel directory") :
-		      "it has only one of the two negotiator channels");
+	if (!f && !fl.from_virsh)
+		snprintf(why, whylen, "no such guest: %s (no channels in %s)", guest, channels_dir);
+	else if (!f || !f->path[0] || !f->path[1])
+		snprintf(why, whylen, "no such guest: %s (%s)", guest, !f ?
+		         "no running domain of that name with negotiator channels" :
+		         "it has only one of the two negotiator channels");
 	else if ((fd = unix_connect(f->path[0])) < 0)
-		error("unable to connect to %s: %s", f->path[0], strerror(errno));
+		snprintf(why, whylen, "unable to connect to %s: %s", f->path[0], strerror(errno));
 	found_free(&fl);
 	return fd;
+}
+
+/* One guest, --json: its call captured, its object out. */
+static int
+run_one_json(int fd, const struct client_req *req)
+{
+	struct call_result res;
+	struct buf line;
+	int rc = client_call(fd, req, &res), wrc;
+
+	if (res.message[0])
+		error("%s", res.message);
+	buf_init(&line, (size_t)-1);
+	call_result_json(req->guest, &res, &line);
+	wrc = json_write(&line);
+	buf_free(&line);
+	call_result_free(&res);
+	return wrc ? wrc : rc;
 }
 
 int
@@ -984,7 +1112,8 @@ main(int argc, char **argv)
 	struct fanout_req fr;
 	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc, i;
-	int no_policy = 0, all = 0, parallel = FANOUT_PARALLEL;
+	int no_policy = 0, all = 0, parallel = FANOUT_PARALLEL, json = 0;
+	char why[PATH_MAX + 300];
 	const char *event_loop = getenv("NEGOTIATOR_EVENT_LOOP");
 	long scan;
 
@@ -1019,6 +1148,7 @@ main(int argc, char **argv)
 		case O_EVENT_LOOP: event_loop = st.arg; break;
 		case 'a': all = 1; break;
 		case O_PARALLEL: parallel = max_parallel_arg(st.arg); break;
+		case O_JSON: json = 1; break;
 		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
 		case O_SCAN:
 			scan = cli_seconds("scan interval", st.arg);
@@ -1053,6 +1183,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e (try --help)\n", progname);
 		return EXIT_USAGE;
 	}
+	if (daemon && json) {
+		fprintf(stderr, "%s: --json goes with -g, -c or -e (try --help)\n", progname);
+		return EXIT_USAGE;
+	}
 	if ((daemon || list_guests) && all) {
 		fprintf(stderr, "%s: --all goes with -e or -c (try --help)\n", progname);
 		return EXIT_USAGE;
@@ -1071,10 +1205,10 @@ main(int argc, char **argv)
 			return run_daemon(control, mode, group);
 		fd = control_connect(control, "host");
 		if (fd < 0)
-			return list_guests_direct();
+			return list_guests_direct(json);
 		req.op = OP_GUESTS;
 		req.target = "";
-		return client_run(fd, &req);
+		return json ? list_guests_daemon_json(fd, &req) : client_run(fd, &req);
 	}
 	if (st.noperands == 0 && !all) {
 		fprintf(stderr, "%s: missing GUEST_NAME (try --help)\n", progname);
@@ -1094,20 +1228,23 @@ main(int argc, char **argv)
 		fr.argv = req.argv;
 		fr.timeout = req.timeout;
 		fr.max_parallel = parallel;
+		fr.json = json;
 		return run_fanout(control, &fr, all ? NULL : st.operands, st.noperands);
 	}
-	req.target = st.operands[0];
+	req.target = req.guest = st.operands[0];
 	fd = control_connect(control, "host");
 	if (fd < 0) {
-		fd = connect_guest(req.target);
+		fd = connect_guest(req.target, why, sizeof why);
 		if (fd < 0) {
+			error("%s", why);
+			rc = json ? json_failed(req.guest, req.op == OP_LIST, "channel", why) : 0;
 			free_argv(req.argv);
-			return EXIT_AGENT;
+			return rc ? rc : EXIT_AGENT;
 		}
 		req.target = "";
 		req.direct = 1;
 	}
-	rc = client_run(fd, &req);
+	rc = json ? run_one_json(fd, &req) : client_run(fd, &req);
 	free_argv(req.argv);
 	return rc;
 }

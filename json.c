@@ -6,6 +6,11 @@
  * must see exactly as many as there are bytes.  Bytes that are not UTF-8
  * become U+FFFD: the answer is always valid JSON.
  *
+ * json_put_bytes is the other writer, for negotiator-host --json: UTF-8
+ * passes through as it is, and every byte that is not part of valid UTF-8
+ * becomes a lone surrogate \udc80..\udcff (PEP 383, "surrogateescape"), so
+ * that the exact bytes can be had back.  Never sent to a python peer.
+ *
  * Reading: a small tree of values, strings decoded to UTF-8 (they may hold
  * NUL bytes: their length is kept).  Bounded: nesting depth, and the tree
  * never has more nodes than the text has bytes.  Whitespace and key order
@@ -30,8 +35,11 @@ put_u(struct buf *b, unsigned long u)
 	buf_append(b, e, 6);
 }
 
-/* next code point of UTF-8 text, or 0xFFFD for a byte that does not start
- * a valid sequence (then one byte is used) */
+#define UTF8_BAD 0x110000UL    /* not a code point: a byte that is not UTF-8 */
+
+/* next code point of UTF-8 text, or UTF8_BAD for a byte that does not start
+ * a valid sequence (then one byte is used).  Valid means what Python's
+ * strict decoder takes: shortest form, no surrogates, at most U+10FFFF. */
 static unsigned long
 utf8_next(const unsigned char *s, size_t n, size_t *used)
 {
@@ -48,16 +56,16 @@ utf8_next(const unsigned char *s, size_t n, size_t *used)
 	else if (c >= 0xF0 && c <= 0xF4)
 		k = 3, c &= 0x07, min = 0x10000;
 	else
-		return 0xFFFD;
+		return UTF8_BAD;
 	if (k >= n)
-		return 0xFFFD;
+		return UTF8_BAD;
 	for (i = 1; i <= k; i++) {
 		if ((s[i] & 0xC0) != 0x80)
-			return 0xFFFD;
+			return UTF8_BAD;
 		c = (c << 6) | (s[i] & 0x3F);
 	}
 	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0xFFFD;
+		return UTF8_BAD;
 	*used = k + 1;
 	return c;
 }
@@ -83,6 +91,8 @@ json_put_string(struct buf *b, const void *text, size_t n)
 		}
 		c = utf8_next(s + i, n - i, &used);
 		i += used;
+		if (c == UTF8_BAD)
+			c = 0xFFFD;
 		if (c == '"' || c == '\\') {
 			char e[2];
 
@@ -103,6 +113,56 @@ json_put_string(struct buf *b, const void *text, size_t n)
 			c -= 0x10000;
 			put_u(b, 0xD800 + (c >> 10));
 			put_u(b, 0xDC00 + (c & 0x3FF));
+		}
+	}
+	buf_append(b, "\"", 1);
+}
+
+/* one character of json_put_bytes that is not plain text: escaped */
+static void
+put_escaped(struct buf *b, unsigned char c)
+{
+	char e[2];
+
+	e[0] = '\\';
+	switch (c) {
+	case '"': case '\\': e[1] = (char)c; break;
+	case '\n': e[1] = 'n'; break;
+	case '\t': e[1] = 't'; break;
+	case '\r': e[1] = 'r'; break;
+	case '\b': e[1] = 'b'; break;
+	case '\f': e[1] = 'f'; break;
+	default: put_u(b, c); return;
+	}
+	buf_append(b, e, 2);
+}
+
+void
+json_put_bytes(struct buf *b, const void *text, size_t n)
+{
+	const unsigned char *s = text;
+	size_t i = 0, used;
+
+	buf_append(b, "\"", 1);
+	while (i < n) {
+		size_t run = i;
+
+		/* ASCII text and valid UTF-8 go in runs: outputs may be 4 MiB */
+		while (run < n && s[run] >= 0x20 && s[run] != '"' && s[run] != '\\') {
+			if (s[run] < 0x80)
+				run++;
+			else if (utf8_next(s + run, n - run, &used) != UTF8_BAD)
+				run += used;
+			else
+				break;
+		}
+		if (run > i) {
+			buf_append(b, s + i, run - i);
+			i = run;
+		} else if (s[i] < 0x80) {
+			put_escaped(b, s[i++]);
+		} else {
+			put_u(b, 0xDC00UL + s[i++]);   /* 0x80..0xFF: \udc80..\udcff */
 		}
 	}
 	buf_append(b, "\"", 1);

@@ -258,6 +258,9 @@ struct json {
 };
 /* text as a JSON string, ASCII only (\uXXXX; bytes that are not UTF-8 as U+FFFD) */
 void json_put_string(struct buf *b, const void *text, size_t n);
+/* bytes as a JSON string for negotiator-host --json: valid UTF-8 as it is,
+ * other bytes as lone surrogates \udc80..\udcff (PEP 383 surrogateescape) */
+void json_put_bytes(struct buf *b, const void *text, size_t n);
 struct json *json_parse(const void *text, size_t n, const char **why);
 void json_free(struct json *j);
 const struct json *json_get(const struct json *obj, const char *key);
@@ -462,8 +465,43 @@ struct client_req {
 	long timeout;                /* seconds, 0 = none */
 	int direct;                  /* talking straight to a channel */
 	int eof_means_wait;          /* virtio port: EOF = host not there yet */
+	int no_stdin;                /* exec with an empty stdin, not ours */
+	const char *guest;           /* the guest's name, for client_call's
+	                                result (NULL: target) */
 };
 int client_run(int fd, const struct client_req *req);
+
+/* One call's result, captured instead of written (--json; result.c). */
+#define CAPTURE_MAX      (4UL * 1048576UL)  /* bytes kept per stream per call */
+struct call_result {
+	int status;                  /* what the call exits with in text mode */
+	int signal;                  /* the command died of this signal; 0: not */
+	const char *failure;         /* NULL (status 0), "command", "agent",
+	                                "channel" or "timeout" */
+	char message[600];           /* the failure's reason; "": none */
+	struct buf out, err;         /* the command's stdout and stderr, at
+	                                most CAPTURE_MAX each, */
+	unsigned long dropped[2];    /* ... the bytes beyond that, counted */
+	unsigned long elapsed_ms;
+	int list;                    /* a -c call: "commands" from out's lines */
+	int peer_mode;               /* direct calls: LM_NATIVE or LM_PYTHON once
+	                                the peer's session came up; else LM_UNKNOWN */
+};
+void call_result_init(struct call_result *r);
+void call_result_free(struct call_result *r);
+/* n more bytes of stdout (err: stderr), kept while under CAPTURE_MAX */
+void call_result_capture(struct call_result *r, int err, const void *p, size_t n);
+/* the call is over: the command's exit (signaled: died of signal code) */
+void call_result_exit(struct call_result *r, int code, int signaled);
+/* ... or a failure: status, where it came from when the caller knows it
+ * (local: "channel", "agent"; NULL: a peer's fail message), and why */
+void call_result_fail(struct call_result *r, int status, const char *local,
+                      const char *message, const char *guest);
+int call_result_truncated(const struct call_result *r);
+/* the --json object of the call, and a newline */
+void call_result_json(const char *guest, const struct call_result *r, struct buf *out);
+/* runs one call like client_run but captures its output and never prints */
+int client_call(int fd, const struct client_req *req, struct call_result *res);
 int control_connect(const char *given, const char *which);  /* -1: no daemon */
 const char *default_control_path(const char *which);
 
@@ -510,6 +548,7 @@ struct fanout_req {
 	char **guests;               /* the guests; NULL: all the daemon knows */
 	int nguests;
 	int max_parallel;            /* 1 to MAX_CALLS */
+	int json;                    /* one JSON object per guest (--json) */
 };
 /* every guest's output as "GUEST: LINE"; returns the largest exit status */
 int fanout_run(int fd, const struct fanout_req *req);
