@@ -15,6 +15,7 @@
 #include "negotiator.h"
 
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -47,7 +48,18 @@ struct client {
 	int exited, exit_code, exit_signaled;   /* the command's own end */
 	int eofs;                     /* virtio EOFs seen while waiting for the host */
 	struct call_result *res;      /* client_call: where the output goes */
+	double sent_ms;               /* wall clock when the request went out */
 };
+
+/* ms on the wall clock, with its fraction: for a call's round trip */
+static double
+wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec * 1000.0 + tv.tv_usec / 1000.0;
+}
 
 static void
 sink_init(struct sink *s, int fd)
@@ -150,7 +162,8 @@ send_request(struct client *c)
 		c->sent = 1;
 		return;
 	}
-	hl = snprintf(head, sizeof head, "%s %lu ", r->op == OP_EXEC ? "exec" : "list", CALL_ID);
+	hl = snprintf(head, sizeof head, "%s %lu ", r->op == OP_EXEC ? "exec" :
+	              r->op == OP_STATUS ? "status" : "list", CALL_ID);
 	netstring_put(&b, r->target, strlen(r->target));
 	for (i = 0; r->op == OP_EXEC && r->argv[i]; i++) {
 		if (netstring_put(&b, r->argv[i], strlen(r->argv[i])) < 0 ||
@@ -317,10 +330,13 @@ process(struct client *c)
 		if (ev == EV_RESET && c->sent)
 			finish_local(c, EXIT_AGENT, far_end(c),
 			             "the session was reset by the other side");
-		else if (ev == EV_UP && !c->sent && c->link.mode == LM_PYTHON)
-			py_send_request(c);
-		else if (ev == EV_UP && !c->sent)
-			send_request(c);
+		else if (ev == EV_UP && !c->sent) {
+			c->sent_ms = wall_ms();
+			if (c->link.mode == LM_PYTHON)
+				py_send_request(c);
+			else
+				send_request(c);
+		}
 		else if (ev == EV_MSG)
 			on_message(c, &m);
 	}
@@ -575,6 +591,7 @@ call_start(struct client *c, int fd, const struct client_req *req, int out, int 
 	 * at once, before the rest is set up: the daemon, woken by our
 	 * connection, finds the request there and needs no second wakeup. */
 	if (!req->direct) {
+		c->sent_ms = wall_ms();
 		send_request(c);
 		link_flush(&c->link);
 	}
@@ -614,8 +631,12 @@ call_result_set(struct client *c, struct call_result *res)
 		call_result_exit(res, c->exit_code, c->exit_signaled);
 	else
 		call_result_fail(res, c->code, c->origin, c->reason, guest);
-	if (c->req->direct && c->link.up)
+	if (c->sent_ms > 0)
+		res->rtt_ms = wall_ms() - c->sent_ms;
+	if (c->req->direct && c->link.up) {
 		res->peer_mode = c->link.mode;
+		strlcpy(res->peer_version, c->link.peer_version, sizeof res->peer_version);
+	}
 }
 
 int

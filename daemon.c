@@ -1140,6 +1140,30 @@ relay_from_down(struct call *c, const struct msg *m)
 static void py_answer(struct link *d, const struct msg *m);
 static void py_serve(struct link *l, const struct msg *m);
 
+/* "status ID NS(target)" on the control socket: what we know of target */
+static void
+serve_status(struct link *l, const struct msg *m)
+{
+	const unsigned char *p = m->data, *end = m->data + m->datalen, *s;
+	char target[MAX_NAME + 1];
+	struct buf text;
+	size_t n;
+
+	if (netstring_get(&p, end, &s, &n) != 0 || p != end || n > MAX_NAME || memchr(s, 0, n)) {
+		send_fail(l, m->id, EXIT_AGENT, "malformed request");
+		return;
+	}
+	if (!hooks->status) {
+		send_fail(l, m->id, EXIT_AGENT, "this daemon keeps no status");
+		return;
+	}
+	memcpy(target, s, n);
+	target[n] = '\0';
+	buf_init(&text, (size_t)-1);
+	hooks->status(target, &text);
+	serve_text(l, m->id, &text);
+}
+
 static void
 on_request(struct link *l, const struct msg *m)
 {
@@ -1159,6 +1183,8 @@ on_request(struct link *l, const struct msg *m)
 			if (hooks->targets)
 				hooks->targets(&text);
 			serve_text(l, m->id, &text);
+		} else if (m->type == M_STATUS) {
+			serve_status(l, m);
 		} else {
 			relay_start(l, m);
 		}
@@ -1190,6 +1216,7 @@ on_message(struct link *l, const struct msg *m)
 	case M_EXEC:
 	case M_LIST:
 	case M_GUESTS:
+	case M_STATUS:
 		on_request(l, m);
 		return;
 	case M_JSON:

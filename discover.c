@@ -93,6 +93,12 @@ found_entry(struct found_list *fl, const char *name)
 	return f;
 }
 
+void
+found_add(struct found_list *fl, const char *name)
+{
+	found_entry(fl, name);
+}
+
 /* port 0 (host-to-guest) or 1 (guest-to-host) of name is at path; the
  * first one seen wins */
 static void
@@ -593,20 +599,19 @@ xml_channel(struct found_list *fl, const char *name, const struct tag *ct, const
 	return p;
 }
 
-/* the negotiator channels in one domain's XML; 1 when the domain has any
- * channel named for negotiator (then it is listed even when a socket path
- * is missing), else 0 */
+/* the negotiator channels in one domain's XML into fl; 1 when it has any */
 int
 xml_channels(struct found_list *fl, const char *name, const char *xml, size_t len)
 {
 	const char *p = xml, *end = xml + len;
+	struct found *f;
 	struct tag t;
-	int before = fl->n;
 
 	while (next_tag(&p, end, &t))
 		if (!t.closing && tag_is(&t, "channel"))
 			p = xml_channel(fl, name, &t, p, end);
-	return fl->n > before;
+	f = found_get(fl, name);
+	return f && (f->path[0] || f->path[1]);
 }
 
 /* ---- discovery through virsh ------------------------------------------------------------ */
@@ -661,6 +666,7 @@ virsh_domain(struct found_list *fl, const char *name, known_fn known)
 	char why[300];
 	const char *kp[2];
 
+	found_entry(fl, name);   /* listed, with channels or without */
 	if (known && known(name, kp)) {
 		if (kp[0])
 			found_port(fl, name, 0, kp[0]);
@@ -680,8 +686,8 @@ virsh_domain(struct found_list *fl, const char *name, known_fn known)
 	return 0;
 }
 
-/* Every running domain with negotiator channels: 0, or -1 (why set) when
- * virsh cannot list the domains.  Domains listed: fl->ndomains. */
+/* Every running domain, with its negotiator channels (paths NULL when it
+ * has none): 0, or -1 (why set) when virsh cannot list the domains. */
 int
 discover_virsh(struct found_list *fl, known_fn known)
 {

@@ -336,7 +336,7 @@ guest_signal(int sig)
 }
 
 static const struct daemon_hooks guest_hooks = {
-	guest_tick, guest_lost, guest_route, NULL, guest_signal, NULL, NULL
+	guest_tick, guest_lost, guest_route, NULL, guest_signal, NULL, NULL, NULL
 };
 
 /* ---- command line ------------------------------------------------------------------ */

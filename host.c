@@ -784,15 +784,44 @@ host_allowed(struct link *l, const char *command)
 	return policy_allows(policy, host_guest_of(l), command);
 }
 
+static const char *
+mode_name(int mode)
+{
+	return mode == LM_NATIVE ? "native" : mode == LM_PYTHON ? "python" : "unknown";
+}
+
+/* For --status: "key value" lines about a guest (see hosttools.c) */
+static void
+host_status(const char *target, struct buf *out)
+{
+	struct guest *g = guest_find(target);
+	char line[MAX_NAME + 100];
+	int n;
+
+	if (!g || g->pending) {
+		buf_append(out, "known no\n", 9);
+		return;
+	}
+	n = snprintf(line, sizeof line, "known yes\nchannel %s\nsession %s\nprotocol %s\n",
+	             g->link[0].fd >= 0 && g->link[1].fd >= 0 ? "connected" :
+	             g->link[0].fd >= 0 || g->link[1].fd >= 0 ? "half" : "socket",
+	             g->link[0].up ? "up" : "down", mode_name(g->link[0].mode));
+	buf_append(out, line, (size_t)n);
+	if (g->link[0].peer_version[0]) {
+		n = snprintf(line, sizeof line, "version %s\n", g->link[0].peer_version);
+		buf_append(out, line, (size_t)n);
+	}
+}
+
 static const struct daemon_hooks host_hooks = {
 	host_tick, host_lost, host_route, host_targets, host_signal, host_guest_of,
-	host_allowed
+	host_allowed, host_status
 };
 
 /* ---- command line ------------------------------------------------------------------ */
 
 enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN,
-       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL, O_CONNECT, O_JSON };
+       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL, O_CONNECT, O_JSON, O_STATUS, O_LIBVIRT_XML };
 
 static const struct opt_spec options[] = {
 	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
@@ -802,7 +831,8 @@ static const struct opt_spec options[] = {
 	{ "control-socket", O_CONTROL, 1 }, { "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
 	{ "scan-interval", O_SCAN, 1 }, { "policy", O_POLICY, 1 }, { "no-policy", O_NO_POLICY, 0 },
 	{ "event-loop", O_EVENT_LOOP, 1 }, { "all", 'a', 0 }, { "max-parallel", O_PARALLEL, 1 },
-	{ "connect", O_CONNECT, 1 }, { "json", O_JSON, 0 },
+	{ "connect", O_CONNECT, 1 }, { "json", O_JSON, 0 }, { "status", O_STATUS, 0 },
+	{ "libvirt-xml", O_LIBVIRT_XML, 0 },
 	{ NULL, 0, 0 }
 };
 
@@ -833,6 +863,16 @@ usage(void)
 	       "                           elapsed_ms (-c: commands); see negotiator-host(8)\n"
 	       "  -d, --daemon             run the host daemon (in the foreground)\n",
 	       CAPTURE_MAX / 1048576UL);
+	printf("      --status [GUEST...]  one line per guest (default: every guest found):\n"
+	       "                           channels, whether its agent answers, its version\n"
+	       "                           and protocol, round trip, commands; exit 0 if all\n"
+	       "                           answer (-t: per guest, default %d s)\n"
+	       "      --libvirt-xml [GUEST]  print the two <channel> elements for virsh edit\n"
+	       "                           and the steps that follow\n"
+	       "      --connect=URI        the libvirt URI for virsh (default: virsh's own);\n"
+	       "                           without --channels-dir and with virsh on PATH,\n"
+	       "                           guests and sockets come from the domain XML\n",
+	       STATUS_TIMEOUT);
 	printf("  -v, --verbose            more messages (twice: trace every frame)\n"
 	       "  -q, --quiet              errors only\n"
 	       "      --channels-dir=DIR   where libvirt puts channel sockets\n"
@@ -905,15 +945,6 @@ max_parallel_arg(const char *s)
 		exit(EXIT_USAGE);
 	}
 	return (int)n;
-}
-
-/* --json: one object out; 0, or the status when stdout failed */
-static int
-json_write(const struct buf *line)
-{
-	if (fwrite(buf_ptr(line), 1, buf_len(line), stdout) == buf_len(line) && fflush(stdout) == 0)
-		return 0;
-	return errno == EPIPE ? 128 + SIGPIPE : EXIT_AGENT;
 }
 
 /* --json: the object of a guest whose call failed before it started */
@@ -1076,10 +1107,12 @@ connect_guest(const char *guest, char *why, size_t whylen)
 	f = found_get(&fl, guest);
 	if (!f && !fl.from_virsh)
 		snprintf(why, whylen, "no such guest: %s (no channels in %s)", guest, channels_dir);
-	else if (!f || !f->path[0] || !f->path[1])
-		snprintf(why, whylen, "no such guest: %s (%s)", guest, !f ?
-		         "no running domain of that name with negotiator channels" :
-		         "it has only one of the two negotiator channels");
+	else if (!f || (!f->path[0] && !f->path[1]))
+		snprintf(why, whylen, "no such guest: %s (no running domain of that name with "
+		         "negotiator channels)", guest);
+	else if (!f->path[0] || !f->path[1])
+		snprintf(why, whylen, "no such guest: %s (it has only one of the two negotiator "
+		         "channels)", guest);
 	else if ((fd = unix_connect(f->path[0])) < 0)
 		snprintf(why, whylen, "unable to connect to %s: %s", f->path[0], strerror(errno));
 	found_free(&fl);
@@ -1113,6 +1146,7 @@ main(int argc, char **argv)
 	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc, i;
 	int no_policy = 0, all = 0, parallel = FANOUT_PARALLEL, json = 0;
+	int status = 0, libvirt_xml = 0, timeout_given = 0;
 	char why[PATH_MAX + 300];
 	const char *event_loop = getenv("NEGOTIATOR_EVENT_LOOP");
 	long scan;
@@ -1149,7 +1183,12 @@ main(int argc, char **argv)
 		case 'a': all = 1; break;
 		case O_PARALLEL: parallel = max_parallel_arg(st.arg); break;
 		case O_JSON: json = 1; break;
-		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
+		case O_STATUS: status = 1; break;
+		case O_LIBVIRT_XML: libvirt_xml = 1; break;
+		case 't':
+			req.timeout = cli_seconds("timeout", st.arg);
+			timeout_given = 1;
+			break;
 		case O_SCAN:
 			scan = cli_seconds("scan interval", st.arg);
 			scan_interval = (scan ? scan : 1) * 1000;
@@ -1179,17 +1218,34 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	daemon_event_loop = event_loop;
-	if (daemon + list_guests + list_commands + (command != NULL) != 1) {
-		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e (try --help)\n", progname);
+	if (daemon + list_guests + list_commands + (command != NULL) + status + libvirt_xml != 1) {
+		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e, --status, --libvirt-xml "
+		        "(try --help)\n", progname);
 		return EXIT_USAGE;
 	}
-	if (daemon && json) {
-		fprintf(stderr, "%s: --json goes with -g, -c or -e (try --help)\n", progname);
+	if ((daemon || libvirt_xml) && json) {
+		fprintf(stderr, "%s: --json goes with -g, -c, -e or --status (try --help)\n", progname);
 		return EXIT_USAGE;
 	}
-	if ((daemon || list_guests) && all) {
+	if ((daemon || list_guests || status || libvirt_xml) && all) {
 		fprintf(stderr, "%s: --all goes with -e or -c (try --help)\n", progname);
 		return EXIT_USAGE;
+	}
+	for (i = 0; i < st.noperands; i++)
+		if (!valid_guest_name(st.operands[i], strlen(st.operands[i]))) {
+			fprintf(stderr, "%s: invalid guest name: %s\n", progname, st.operands[i]);
+			return EXIT_USAGE;
+		}
+	if (status)
+		return host_status_cmd(control, st.operands, st.noperands,
+		                       timeout_given ? req.timeout : STATUS_TIMEOUT, json);
+	if (libvirt_xml) {
+		if (st.noperands > 1) {
+			fprintf(stderr, "%s: --libvirt-xml takes one guest name at most (try --help)\n",
+			        progname);
+			return EXIT_USAGE;
+		}
+		return host_libvirt_xml(st.noperands ? st.operands[0] : NULL);
 	}
 	if (all && st.noperands) {
 		fprintf(stderr, "%s: give guest names or --all, not both (try --help)\n", progname);
@@ -1214,11 +1270,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: missing GUEST_NAME (try --help)\n", progname);
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < st.noperands; i++)
-		if (!valid_guest_name(st.operands[i], strlen(st.operands[i]))) {
-			fprintf(stderr, "%s: invalid guest name: %s\n", progname, st.operands[i]);
-			return EXIT_USAGE;
-		}
 	req.op = command ? OP_EXEC : OP_LIST;
 	if (command)
 		req.argv = cli_command(command);

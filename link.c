@@ -544,8 +544,9 @@ answer_probe(struct link *l, const char *peer_nonce)
 {
 	char j[300];
 	int n = snprintf(j, sizeof j, "{\"success\": false, \"error\": \"this is negotiator "
-	                 "%s, speaking its own protocol\", \"negotiator\": \"sync %d %s %.16s %s\"}",
-	                 NEGOTIATOR_VERSION, PROTOCOL_VERSION, l->nonce, peer_nonce, instance());
+	                 "%s, speaking its own protocol\", \"negotiator\": \"sync %d %s %.16s %s\", "
+	                 "\"version\": \"%s\"}", NEGOTIATOR_VERSION, PROTOCOL_VERSION, l->nonce,
+	                 peer_nonce, instance(), NEGOTIATOR_VERSION);
 
 	link_send_json(l, j, (size_t)n);
 }
@@ -594,6 +595,20 @@ native_from_json(struct link *l, const char *peer_nonce, const char *peer_instan
 	return ev;
 }
 
+/* A native server's version, from the answer to our probe (older ones
+ * do not send it); printable ASCII only, for --status. */
+static void
+peer_version(struct link *l, const struct json *v)
+{
+	size_t i, n = 0;
+
+	if (v && v->type == J_STRING)
+		for (i = 0; v->str[i] && n < sizeof l->peer_version - 1; i++)
+			if (v->str[i] > ' ' && v->str[i] < 0x7f)
+				l->peer_version[n++] = v->str[i];
+	l->peer_version[n] = '\0';
+}
+
 /* A JSON frame on a channel: a probe or its answer (native), a python
  * request or answer (EV_MSG with M_JSON), or nothing to report. */
 static enum link_event
@@ -624,6 +639,7 @@ json_frame(struct link *l, const unsigned char *payload, size_t plen, struct msg
 			sibling_check(l);
 		} else if (l->mode == LM_UNKNOWN) {
 			ev = native_from_json(l, n1, in, il);
+			peer_version(l, json_get(j, "version"));
 		}
 	} else if (mk && mk->type == J_STRING && (strncmp(mk->str, "hello ", 6) == 0 ||
 	                                          strncmp(mk->str, "sync ", 5) == 0)) {

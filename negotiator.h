@@ -211,7 +211,7 @@ void cli_exit_codes(void);
 
 /* ---- protocol (proto.c) ------------------------------------------------- */
 enum msg_type {
-	M_NONE = 0, M_HELLO, M_SYNC, M_PING, M_PONG, M_EXEC, M_LIST, M_GUESTS,
+	M_NONE = 0, M_HELLO, M_SYNC, M_PING, M_PONG, M_EXEC, M_LIST, M_GUESTS, M_STATUS,
 	M_IN, M_OUT, M_ERR, M_EOF, M_ACK, M_EXIT, M_FAIL, M_CANCEL, M_ERROR,
 	M_JSON                       /* a python-negotiator frame: data is its JSON */
 };
@@ -303,6 +303,7 @@ struct link {
 	int mode;                   /* LM_NATIVE, LM_PYTHON, LM_UNKNOWN (not yet) */
 	int probed;                 /* the session came up by a peer's probe */
 	char peer_instance[17];     /* the peer daemon's lifetime nonce */
+	char peer_version[32];      /* its software version, from its probe answer */
 	struct link *sibling;       /* the other channel of the same peer */
 	int hold;                   /* python: a request is being served; the
 	                               next one stays unread until it is answered */
@@ -441,6 +442,8 @@ struct daemon_hooks {
 	const char *(*guest_of)(struct link *l);
 	/* may the peer on l run command (and see it listed)?  NULL: yes */
 	int (*allowed)(struct link *l, const char *command);
+	/* "status": what the daemon knows of target, "key value" lines */
+	void (*status)(const char *target, struct buf *out);
 };
 extern struct link *links;
 extern const char *daemon_event_loop;  /* loop backend; NULL: select */
@@ -457,7 +460,7 @@ int daemon_fini(void);                       /* frees calls and client links */
 void daemon_link_lost(struct link *l, const char *why);
 
 /* ---- clients (client.c) ------------------------------------------------- */
-enum client_op { OP_EXEC, OP_LIST, OP_GUESTS };
+enum client_op { OP_EXEC, OP_LIST, OP_GUESTS, OP_STATUS };
 struct client_req {
 	enum client_op op;
 	const char *target;          /* guest name through a host daemon, or "" */
@@ -486,8 +489,12 @@ struct call_result {
 	int list;                    /* a -c call: "commands" from out's lines */
 	int peer_mode;               /* direct calls: LM_NATIVE or LM_PYTHON once
 	                                the peer's session came up; else LM_UNKNOWN */
+	char peer_version[32];       /* direct calls: a native peer's version */
+	double rtt_ms;               /* from the request out (once a channel's
+	                                session is up) to the call's end */
 };
 void call_result_init(struct call_result *r);
+int json_write(const struct buf *line);   /* one --json object to stdout */
 void call_result_free(struct call_result *r);
 /* n more bytes of stdout (err: stderr), kept while under CAPTURE_MAX */
 void call_result_capture(struct call_result *r, int err, const void *p, size_t n);
@@ -529,6 +536,7 @@ void found_init(struct found_list *fl);
 void found_free(struct found_list *fl);
 void found_sort(struct found_list *fl);
 struct found *found_get(struct found_list *fl, const char *name);
+void found_add(struct found_list *fl, const char *name);   /* no paths yet */
 int port_of(const char *target_name);       /* 0, 1, -1: not ours */
 int discovery_by_virsh(void);
 int virsh_present(void);
@@ -538,6 +546,11 @@ int discover_virsh(struct found_list *fl, known_fn known);
 int discover_domains(struct found_list *fl, char ***names, int *n);
 int xml_channels(struct found_list *fl, const char *name, const char *xml, size_t len);
 unsigned long libvirt_version(char *why, size_t whylen);   /* 1000000*A+1000*B+C */
+
+/* ---- for the operator: --status, --libvirt-xml (hosttools.c) ---------- */
+#define STATUS_TIMEOUT 5             /* seconds a guest gets to answer --status */
+int host_status_cmd(const char *control, char **names, int nnames, long timeout, int json);
+int host_libvirt_xml(const char *guest);
 
 /* ---- many guests at once, through the host daemon (fanout.c) ------------ */
 #define FANOUT_PARALLEL  32        /* calls in flight at once, by default */

@@ -228,7 +228,7 @@ static const struct {
 	{ "guests", M_GUESTS }, { "in", M_IN }, { "out", M_OUT },
 	{ "err", M_ERR }, { "eof", M_EOF }, { "ack", M_ACK },
 	{ "exit", M_EXIT }, { "fail", M_FAIL }, { "cancel", M_CANCEL },
-	{ "error", M_ERROR }
+	{ "error", M_ERROR }, { "status", M_STATUS }
 };
 
 const char *

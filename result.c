@@ -6,6 +6,8 @@
  */
 #include "negotiator.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -175,4 +177,13 @@ call_result_json(const char *guest, const struct call_result *r, struct buf *out
 	if (r->list)
 		put_commands(out, &r->out);
 	put_text(out, "}\n");
+}
+
+/* --json: one object out; 0, or the status when stdout failed */
+int
+json_write(const struct buf *line)
+{
+	if (fwrite(buf_ptr(line), 1, buf_len(line), stdout) == buf_len(line) && fflush(stdout) == 0)
+		return 0;
+	return errno == EPIPE ? 128 + SIGPIPE : EXIT_AGENT;
 }

@@ -110,6 +110,78 @@ check "--connect without virsh: usage error" \
 vhost -g --connect test:///fake --channels-dir "$T/chan" > "$T/out" 2> "$T/err"; rc=$?
 check "--connect with --channels-dir: usage error" test "$rc" = 2 && has "$T/err" "not both"
 
+# ---- --status and --libvirt-xml, no daemon ----------------------------------------------------
+J=$B/tests/jsoncheck
+V=$($B/negotiator-host --version | sed 's/^negotiator-host \([^ ]*\) .*/\1/')
+answers() { echo "^$1: connected, agent answers (negotiator $V, native protocol), [0-9]*\.[0-9] ms, 1 command\$"; }
+vhost --status -t 3 > "$T/st" 2> "$T/err"; rc=$?
+sed 's/^/# /' "$T/st"
+check "--status: every running domain, one line each, sorted; exit 1 (not all answer)" \
+	test "$rc" = 1 -a "$(cut -d: -f1 "$T/st" | tr '\n' ,)" = "custom,flat,halfway,mid,plain,$LONG,"
+for g in custom flat mid $LONG; do
+	check "--status: $g: connected, answers, version, protocol, ms, commands" grep -q "$(answers $g)" "$T/st"
+done
+check "--status: one channel only, said which" \
+	grep -qx "halfway: one channel (only host-to-guest), agent unreachable" "$T/st"
+check "--status: a domain without channels" \
+	grep -qx "plain: no channel (no negotiator channels), agent unreachable" "$T/st"
+vhost --status mid $LONG > "$T/out" 2> "$T/err"; rc=$?
+check "--status GUEST...: those only; exit 0 when all answer" \
+	test "$rc" = 0 -a "$(cut -d: -f1 "$T/out" | tr '\n' ,)" = "mid,$LONG,"
+vhost --status --json custom halfway nosuch > "$T/out" 2> "$T/err"; rc=$?
+check "--status --json: valid JSON, one object per guest, exit 1" \
+	eval '"$J" < "$T/out" && test "$rc" = 1 -a "$(wc -l < "$T/out" | tr -d " ")" = 3'
+check "--status --json: the fields, in order" \
+	test "$("$J" -k -g custom < "$T/out")" = "guest,channel,answers,version,protocol,rtt_ms,commands,message"
+check "--status --json: an agent that answers" eval '
+	test "$("$J" -g custom -f channel < "$T/out")" = connected &&
+	test "$("$J" -g custom -f answers < "$T/out")" = true &&
+	test "$("$J" -g custom -f version < "$T/out")" = "$V" &&
+	test "$("$J" -g custom -f protocol < "$T/out")" = native &&
+	test "$("$J" -g custom -f commands < "$T/out")" = 1 &&
+	test "$("$J" -g custom -f message < "$T/out")" = null'
+check "--status --json: one channel, and none" eval '
+	test "$("$J" -g halfway -f channel < "$T/out")" = one &&
+	test "$("$J" -g halfway -f answers < "$T/out")" = false &&
+	test "$("$J" -g halfway -f rtt_ms < "$T/out")" = null &&
+	test "$("$J" -g nosuch -f channel < "$T/out")" = none'
+# a socket nobody serves (the stand-in of guest 7 killed, its socket left)
+mkdir -p "$T/chan2" "$T/g7" "$T/g8"
+"$B/tests/standin" --pidfile "$T/standin7.pid" "$T/chan2" dead "$T/g7" 2>/dev/null &
+wait_until test -s "$T/standin7.pid"
+kill -9 "$(cat "$T/standin7.pid")"
+rm -f "$T/standin7.pid"
+$HOST --channels-dir "$T/chan2" --status dead > "$T/out" 2> "$T/err"; rc=$?
+check "--status: a socket nobody listens on: socket present, the reason" \
+	eval 'test "$rc" = 1 && grep -qx "dead: socket present, agent does not answer: unable to connect to $T/chan2/dead.negotiator-host-to-guest.0: Connection refused" "$T/out"'
+
+vhost --libvirt-xml > "$T/out" 2> "$T/err"; rc=$?
+printf "<channel type='unix'>\n  <source mode='bind'/>\n  <target type='virtio' name='%s'/>\n</channel>\n" \
+	negotiator-host-to-guest.0 negotiator-guest-to-host.0 > "$T/want"
+check "--libvirt-xml: the two channels, no path (libvirt makes one up)" \
+	eval 'test "$rc" = 0 && cmp -s "$T/out" "$T/want"'
+check "--libvirt-xml: the steps on stderr: edit, full shutdown and start" eval '
+	grep -q "virsh edit GUEST" "$T/err" && grep -q "virsh shutdown GUEST; once virsh list no longer shows it, virsh start GUEST" "$T/err"'
+vhost --libvirt-xml web1 > "$T/out" 2> "$T/err"
+check "--libvirt-xml GUEST, libvirt 9: still no path" cmp -s "$T/out" "$T/want"
+echo 1.0.5 > "$T/fv/version"
+vhost --libvirt-xml "r&d" > "$T/out" 2> "$T/err"
+rm -f "$T/fv/version"
+check "--libvirt-xml GUEST, libvirt 1.0.5: path= where libvirt 1.2 puts it, XML-escaped" \
+	grep -qx "  <source mode='bind' path='/var/lib/libvirt/qemu/channel/target/r&amp;d.negotiator-guest-to-host.0'/>" "$T/out"
+check "... and says why" has "$T/err" "libvirt 1.0.5 is older than 1.0.6"
+# what it prints is what discovery reads: into a domain's XML, found again
+{ echo "<domain><name>xmltest</name><devices>"; sed "s|/var/lib/libvirt/qemu/channel/target|$T/chan|" "$T/out"
+  echo "</devices></domain>"; } > "$T/fv/xmltest.xml"
+echo xmltest >> "$T/fv/list"
+"$B/tests/standin" --pidfile "$T/standin8.pid" "$T/chan" "r&d" "$T/g8" 2>/dev/null &
+wait_until test -s "$T/standin8.pid"
+vhost --status xmltest -t 1 > "$T/out" 2> "$T/err"
+check "--libvirt-xml's XML, as libvirt would report it, is found by discovery" \
+	grep -q "^xmltest: connected" "$T/out"
+grep -v '^xmltest$' "$T/fv/list" > "$T/l" && mv "$T/l" "$T/fv/list"
+kill "$(cat "$T/standin8.pid")"
+
 touch "$T/fv/fail"
 vhost -g > "$T/out" 2> "$T/err"; rc=$?
 check "virsh fails: an error or warning with virsh's own reason" \

@@ -255,6 +255,15 @@ check "3: a failure in python's words" has "$e" 'External command failed with ex
 $PYGUESTCLI exec nonutf8 > "$o" 2>"$e"; rc=$?
 check "3: output that is not UTF-8: valid JSON" is "$rc" 0
 
+# ---- --status knows a python agent ---------------------------------------------------
+$HOST --status pyb > "$o" 2>"$e"; rc=$?
+check "--status through our daemon: a python agent answers, python protocol, no version" \
+	eval 'test "$rc" = 0 && grep -q "^pyb: connected, agent answers (python-negotiator, python protocol), [0-9.]* ms, [0-9]* commands\$" "$o"'
+$B/negotiator-host --channels-dir "$T/pych2" --control-socket "$T/none.sock" --status --json pyc \
+	> "$o" 2>"$e"; rc=$?
+check "--status --json straight to the channel: protocol python, version null" \
+	eval 'test "$rc" = 0 && grep -q "^{\"guest\":\"pyc\",\"channel\":\"connected\",\"answers\":true,\"version\":null,\"protocol\":\"python\"," "$o"'
+
 # ---- the native protocol is untouched ---------------------------------------------------
 check "no VIOLATION anywhere" sh -c "! grep -q VIOLATION '$T/pypeer.err' $T/py*.log"
 check "both our daemons still run" sh -c "kill -0 $HOSTPID && kill -0 $GUESTPID"
