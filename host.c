@@ -856,8 +856,8 @@ usage(void)
 	printf("  -a, --all                -e or -c on every guest with channels (see below)\n"
 	       "      --max-parallel=N     at most N guests' calls at once (1 to %d, default %d)\n",
 	       MAX_CALLS, FANOUT_PARALLEL);
-	printf("      --json               with -g, -c, -e: one JSON object per guest and line\n"
-	       "                           on stdout, when its call ends: guest, status,\n"
+	printf("      --json               with -g, -c, -e, --status: one JSON object per guest\n"
+	       "                           and line on stdout, when its call ends: guest, status,\n"
 	       "                           signal, failure, message, stdout, stderr (at most\n"
 	       "                           %lu MiB each; beyond: \"truncated\":true),\n"
 	       "                           elapsed_ms (-c: commands); see negotiator-host(8)\n"
@@ -866,13 +866,12 @@ usage(void)
 	printf("      --status [GUEST...]  one line per guest (default: every guest found):\n"
 	       "                           channels, whether its agent answers, its version\n"
 	       "                           and protocol, round trip, commands; exit 0 if all\n"
-	       "                           answer (-t: per guest, default %d s)\n"
-	       "      --libvirt-xml [GUEST]  print the two <channel> elements for virsh edit\n"
+	       "                           answer (-t: per guest, default %d s)\n", STATUS_TIMEOUT);
+	printf("      --libvirt-xml [GUEST]  print the two <channel> elements for virsh edit\n"
 	       "                           and the steps that follow\n"
 	       "      --connect=URI        the libvirt URI for virsh (default: virsh's own);\n"
 	       "                           without --channels-dir and with virsh on PATH,\n"
-	       "                           guests and sockets come from the domain XML\n",
-	       STATUS_TIMEOUT);
+	       "                           guests and sockets come from the domain XML\n");
 	printf("  -v, --verbose            more messages (twice: trace every frame)\n"
 	       "  -q, --quiet              errors only\n"
 	       "      --channels-dir=DIR   where libvirt puts channel sockets\n"
