@@ -96,21 +96,6 @@ resolve(struct port *p)
 	return rc < 0 ? -1 : 0;
 }
 
-/* 2.6.35's virtio_console refuses a second opener with EMFILE where later
- * kernels say EBUSY; EMFILE while a descriptor is still free means that. */
-static int
-port_busy(int err)
-{
-	int fd;
-
-	if (err == EBUSY)
-		return 1;
-	if (err != EMFILE || (fd = open("/dev/null", O_RDONLY)) < 0)
-		return 0;
-	close(fd);
-	return 1;
-}
-
 /* -1 with errno (EBUSY: another process has it), or an open nonblocking
  * descriptor */
 static int
@@ -126,7 +111,7 @@ open_port(struct port *p)
 		return unix_connect(p->path);
 	fd = compat_open(p->path, O_RDWR | O_NOCTTY, CX_CLOEXEC | CX_NONBLOCK);
 	if (fd < 0) {
-		if (port_busy(errno))
+		if (vport_busy(errno))
 			errno = EBUSY;
 		return -1;
 	}

@@ -182,6 +182,11 @@ void free_argv(char **argv);
  * when there is no virtio-serial port at all (no multiport support). */
 int vport_find(const char *root, const char *name, char *path, size_t pathlen,
                char *tried, size_t triedlen);
+/* 1 when open()'s errno err means another process has the port open
+ * (EBUSY; EMFILE on 2.6.35) */
+int vport_busy(int err);
+/* the first line of path, without its newline; -1 when unreadable */
+int vport_first_line(const char *path, char *out, size_t outlen);
 
 /* ---- command line options (opts.c) ------------------------------------- */
 struct opt_spec {
