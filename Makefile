@@ -32,7 +32,7 @@ PROBE_LIBS = `cat compat/config.libs`
 COMMON_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o \
 	client.o cli.o result.o
 HOST_OBJS   = host.o discover.o hosttools.o policy.o fanout.o $(COMMON_OBJS)
-GUEST_OBJS  = guest.o vport.o $(COMMON_OBJS)
+GUEST_OBJS  = guest.o guestcheck.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
 	compat/open_cloexec.o compat/clock_monotonic.o compat/strlcpy.o compat/setenv.o \
 	compat/stat.o compat/peercred.o
@@ -53,7 +53,7 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o client.o result.o \
-	cli.o host.o discover.o hosttools.o guest.o vport.o policy.o fanout.o: $(HEADERS)
+	cli.o host.o discover.o hosttools.o guest.o guestcheck.o vport.o policy.o fanout.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay

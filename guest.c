@@ -96,21 +96,6 @@ resolve(struct port *p)
 	return rc < 0 ? -1 : 0;
 }
 
-/* 2.6.35's virtio_console refuses a second opener with EMFILE where later
- * kernels say EBUSY; EMFILE while a descriptor is still free means that. */
-static int
-port_busy(int err)
-{
-	int fd;
-
-	if (err == EBUSY)
-		return 1;
-	if (err != EMFILE || (fd = open("/dev/null", O_RDONLY)) < 0)
-		return 0;
-	close(fd);
-	return 1;
-}
-
 /* -1 with errno (EBUSY: another process has it), or an open nonblocking
  * descriptor */
 static int
@@ -126,7 +111,7 @@ open_port(struct port *p)
 		return unix_connect(p->path);
 	fd = compat_open(p->path, O_RDWR | O_NOCTTY, CX_CLOEXEC | CX_NONBLOCK);
 	if (fd < 0) {
-		if (port_busy(errno))
+		if (vport_busy(errno))
 			errno = EBUSY;
 		return -1;
 	}
@@ -341,7 +326,7 @@ static const struct daemon_hooks guest_hooks = {
 
 /* ---- command line ------------------------------------------------------------------ */
 
-enum { O_VERSION = 256, O_H2G, O_G2H, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_WAIT };
+enum { O_VERSION = 256, O_H2G, O_G2H, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_WAIT, O_CHECK };
 
 static const struct opt_spec options[] = {
 	{ "list-commands", 'l', 0 }, { "execute", 'e', 1 }, { "timeout", 't', 1 },
@@ -350,7 +335,7 @@ static const struct opt_spec options[] = {
 	{ "host-to-guest", O_H2G, 1 }, { "guest-to-host", O_G2H, 1 },
 	{ "commands-dir", O_COMMANDS, 1 }, { "control-socket", O_CONTROL, 1 },
 	{ "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
-	{ "wait-ports", O_WAIT, 1 }, { NULL, 0, 0 }
+	{ "wait-ports", O_WAIT, 1 }, { "check", O_CHECK, 0 }, { NULL, 0, 0 }
 };
 
 static void
@@ -366,8 +351,12 @@ usage(void)
 	       "                             streamed here, stdin is forwarded when it is not a\n");
 	printf("                             terminal, and the exit status is the command's\n"
 	       "  -t, --timeout=SECONDS      give up after SECONDS (default 10, 0 = never)\n"
-	       "  -d, --daemon               run the guest daemon (in the foreground)\n"
-	       "  -c, --character-device=PATH  the guest-to-host port (same as --guest-to-host)\n"
+	       "  -d, --daemon               run the guest daemon (in the foreground)\n");
+	printf("      --check                diagnose this guest's setup (driver, ports and\n"
+	       "                             who holds them, daemon, commands directories):\n"
+	       "                             one \"ok:\" or \"problem: ...; fix: ...\" line each;\n"
+	       "                             exit 0 when all is well, 1 on any problem\n");
+	printf("  -c, --character-device=PATH  the guest-to-host port (same as --guest-to-host)\n"
 	       "      --guest-to-host=PATH   port for requests to the host (default: found in\n");
 	printf("                             /sys/class/virtio-ports, /dev/virtio-ports or\n"
 	       "                             debugfs by the name %s)\n"
@@ -446,7 +435,7 @@ main(int argc, char **argv)
 	struct opt_state st;
 	struct client_req req;
 	const char *control = NULL, *command = NULL, *group = NULL;
-	int key, daemon = 0, list = 0, mode = 0600, fd, rc;
+	int key, daemon = 0, list = 0, check = 0, mode = 0600, fd, rc;
 
 	std_fds_guard();
 	log_open("negotiator-guest", 0);
@@ -461,6 +450,7 @@ main(int argc, char **argv)
 		case 'l': list = 1; break;
 		case 'e': command = st.arg; break;
 		case 'd': daemon = 1; break;
+		case O_CHECK: check = 1; break;
 		case 'c': case O_G2H: ports[1].given = st.arg; break;
 		case O_H2G: ports[0].given = st.arg; break;
 		case 'v': if (log_level < LOG_LVL_TRACE) log_level++; break;
@@ -481,9 +471,17 @@ main(int argc, char **argv)
 		        st.operands[0]);
 		return EXIT_USAGE;
 	}
-	if (daemon + list + (command != NULL) != 1) {
-		fprintf(stderr, "%s: give exactly one of -d, -l, -e (try --help)\n", progname);
+	if (daemon + list + check + (command != NULL) != 1) {
+		fprintf(stderr, "%s: give exactly one of -d, -l, -e, --check (try --help)\n",
+		        progname);
 		return EXIT_USAGE;
+	}
+	if (check) {
+		const char *given[2];
+
+		given[0] = ports[0].given;
+		given[1] = ports[1].given;
+		return guest_check(sysroot(), given, control);
 	}
 	if (daemon)
 		return run_daemon(control, mode, group);

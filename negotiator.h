@@ -182,6 +182,20 @@ void free_argv(char **argv);
  * when there is no virtio-serial port at all (no multiport support). */
 int vport_find(const char *root, const char *name, char *path, size_t pathlen,
                char *tried, size_t triedlen);
+/* 1 when open()'s errno err means another process has the port open
+ * (EBUSY; EMFILE on 2.6.35) */
+int vport_busy(int err);
+/* the first line of path, without its newline; -1 when unreadable */
+int vport_first_line(const char *path, char *out, size_t outlen);
+
+/* ---- negotiator-guest --check (guestcheck.c) ---------------------------- */
+/* Diagnose this guest's setup under root ("" on a real system), one line
+ * per finding on stdout ("ok: ..." or "problem: ...; fix: ..."): the
+ * virtio_console driver, multiport support, the two ports (given[i] when
+ * not NULL) and who holds them, the daemon's control socket (control, or
+ * the clients' search when NULL), the commands directories (the defaults
+ * when none was given).  Returns 0 when all is well, 1 on any problem. */
+int guest_check(const char *root, const char *const given[2], const char *control);
 
 /* ---- command line options (opts.c) ------------------------------------- */
 struct opt_spec {

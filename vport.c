@@ -15,6 +15,8 @@
 #include "negotiator.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,9 +25,8 @@
 #define PATH_MAX 4096
 #endif
 
-/* first line of path, without its newline; -1 when unreadable */
-static int
-first_line(const char *path, char *out, size_t outlen)
+int
+vport_first_line(const char *path, char *out, size_t outlen)
 {
 	FILE *f = fopen(path, "r");
 	size_t n;
@@ -79,7 +80,7 @@ scan(const struct view *v, const char *root, const char *name, char *path,
 			continue;
 		++*seen;
 		if ((size_t)snprintf(file, sizeof file, v->file_fmt, root, e->d_name) >= sizeof file ||
-		    first_line(file, line, sizeof line) < 0 || strncmp(line, v->line_prefix, pl) != 0 ||
+		    vport_first_line(file, line, sizeof line) < 0 || strncmp(line, v->line_prefix, pl) != 0 ||
 		    strcmp(line + pl, name) != 0)
 			continue;
 		found = (size_t)snprintf(path, pathlen, "%s/dev/%s", root, e->d_name) < pathlen;
@@ -129,4 +130,19 @@ vport_find(const char *root, const char *name, char *path, size_t pathlen,
 	     " devices, none named so in /sys/kernel/debug/virtio-ports");
 	path[0] = '\0';
 	return no_class && seen <= 0 ? -2 : -1;
+}
+
+/* 2.6.35's virtio_console refuses a second opener with EMFILE where later
+ * kernels say EBUSY; EMFILE while a descriptor is still free means that. */
+int
+vport_busy(int err)
+{
+	int fd;
+
+	if (err == EBUSY)
+		return 1;
+	if (err != EMFILE || (fd = open("/dev/null", O_RDONLY)) < 0)
+		return 0;
+	close(fd);
+	return 1;
 }

@@ -373,6 +373,44 @@ start_host
 expect "our host daemon is served natively again" wait_until up vm1
 scenario_end "10 python-negotiator's host CLI, one connection per call, over the real port"
 
+# 11 ---------------------------------------------------------------------------------------------
+# negotiator-guest --check in the real guest: all well while the daemon runs
+# (it holds both ports); with the daemon stopped and a shell holding a port,
+# the port is busy and the shell named, also through a real EBUSY
+CHK=$VM_DIR/check
+$HOST -t 30 vm1 -e 'run negotiator-guest --check --commands-dir /cmds' > "$CHK.out" 2>&1; rc=$?
+dpid=$($HOST vm1 -e 'run cat /run/negotiator-guest.pid' 2>/dev/null)
+expect "--check with the daemon running exits 0 ($rc)" same "$rc" 0
+expect "... no problem line" sh -c "! grep -q '^problem:' '$CHK.out'"
+for p in negotiator-host-to-guest.0 negotiator-guest-to-host.0; do
+	expect "... $p held by the daemon (pid $dpid)" grep -qx \
+		"ok: port $p is held by the guest daemon: pid $dpid (negotiator-guest --daemon --commands-dir /cmds)" "$CHK.out"
+done
+expect "... the daemon answers on its socket" \
+	grep -qx "ok: guest daemon running (it answers at /var/run/negotiator-guest.sock)" "$CHK.out"
+expect "... the driver" grep -q "^ok: virtio_console driver loaded" "$CHK.out"
+$HOST vm1 -e 'check-busy cb' > /dev/null 2>&1
+expect "daemon stopped, port held, checked: the daemon is back" wait_until $HOST vm1 -e 'show cb'
+rc=$($HOST vm1 -e 'show cb' 2>/dev/null)
+holder=$($HOST vm1 -e 'run cat /tmp/cb.holder' 2>/dev/null)
+$HOST vm1 -e 'run cat /tmp/cb.out' > "$CHK.busy" 2>&1
+$HOST vm1 -e 'run cat /tmp/cb-open.out' > "$CHK.open" 2>&1
+expect "--check with a port held by a shell exits 1 ($rc)" same "$rc" 1
+expect "... busy, naming the shell (pid $holder)" grep -q \
+	"^problem: port negotiator-host-to-guest.0 is busy (a port takes one opener): held by pid $holder (sh -c exec 3<>" "$CHK.busy"
+expect "... the daemon not running, and how to start it" grep -q \
+	"^problem: guest daemon not running (nothing answers at /var/run/negotiator-guest.sock: .*); fix: start it" "$CHK.busy"
+expect "... the other port free" grep -qx \
+	"ok: port negotiator-guest-to-host.0 is free (no process has it open)" "$CHK.busy"
+expect "... without /proc to look at: the real EBUSY (or 2.6.35's EMFILE) says busy" grep -q \
+	"^problem: port negotiator-host-to-guest.0 is busy: another process has it open, not found in /tmp/fakeroot/proc" "$CHK.open"
+expect "calls work both ways again" wait_until both_ways vm1
+if [ $SCEN_OK = 0 ]; then
+	SCEN_NOTES="$SCEN_NOTES
+$(sed 's/^/    running: /' "$CHK.out"; sed 's/^/    busy: /' "$CHK.busy"; sed 's/^/    open: /' "$CHK.open")"
+fi
+scenario_end "11 --check in the guest: ports held by the daemon (exit 0); daemon stopped and a port held by a shell: busy, holder named (exit 1)"
+
 echo "# suite took $(( $(date +%s) - T0 )) s"
 summary
 [ "$FAILED" -eq 0 ]
