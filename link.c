@@ -142,7 +142,9 @@ link_set_server(struct link *l)
 }
 
 /* A new session on a live stream, opened by a probe (the frames already
- * queued still go out first: the peer must not see a frame cut). */
+ * queued still go out first: the peer must not see a frame cut).  What is
+ * left to read of the old session is skipped: when the peer process died,
+ * it may end in a frame cut short, which would swallow the answer. */
 void
 link_restart(struct link *l)
 {
@@ -153,7 +155,6 @@ link_restart(struct link *l)
 		l->session_lost = 1;
 	l->pending_up = 0;
 	new_session(l);
-	l->syncing = 0;
 	if (l->probe)
 		send_probe(l);
 	touch(l);
@@ -774,6 +775,36 @@ next_python(struct link *l, struct msg *m, int *native)
 	return ev;
 }
 
+/* While synchronizing: skip to the first frame that may open a session, a
+ * native hello or sync, or on a probing or served stream a JSON frame (a
+ * probe, its answer, python).  1: one starts l->in; 0: more bytes needed. */
+static int
+skip_to_session(struct link *l)
+{
+	int found;
+	size_t skip = sync_scan(buf_ptr(&l->in), buf_len(&l->in), &found);
+
+	if (l->probe || l->quiet) {
+		size_t js = json_scan(buf_ptr(&l->in), buf_len(&l->in));
+
+		if (js < skip) {
+			buf_consume(&l->in, js);
+			l->mode = LM_UNKNOWN;
+			mode_limits(l);
+			l->syncing = 0;
+			return 1;
+		}
+	}
+	if (skip)
+		link_log(l, LOG_LVL_DEBUG, "skipped %lu bytes while synchronizing",
+		         (unsigned long)skip);
+	buf_consume(&l->in, skip);
+	if (!found)
+		return 0;
+	l->syncing = 0;
+	return 1;
+}
+
 enum link_event
 link_next(struct link *l, struct msg *m)
 {
@@ -808,6 +839,11 @@ link_next(struct link *l, struct msg *m)
 		}
 		if (l->hold && l->mode == LM_PYTHON)
 			return EV_NONE;   /* python lockstep: one request at a time */
+		/* before any parsing: what the stream holds may start with the cut
+		 * frame of a peer that died, which would swallow the new peer's
+		 * answer while it waits to be complete */
+		if (l->syncing && !skip_to_session(l))
+			return EV_NONE;
 		if (l->mode != LM_NATIVE) {
 			ev = next_python(l, m, &native);
 			if (ev != EV_NONE)
@@ -819,27 +855,10 @@ link_next(struct link *l, struct msg *m)
 			}
 		}
 		if (l->syncing) {
-			int found;
-			size_t skip = sync_scan(buf_ptr(&l->in), buf_len(&l->in), &found);
-
-			if (l->probe || l->quiet) {
-				size_t js = json_scan(buf_ptr(&l->in), buf_len(&l->in));
-
-				if (js < skip) {   /* a JSON frame first: python, or a probe */
-					buf_consume(&l->in, js);
-					l->mode = LM_UNKNOWN;
-					mode_limits(l);
-					l->syncing = 0;
-					continue;
-				}
-			}
-			if (skip)
-				link_log(l, LOG_LVL_DEBUG, "skipped %lu bytes while synchronizing",
-				      (unsigned long)skip);
-			buf_consume(&l->in, skip);
-			if (!found)
+			if (!skip_to_session(l))
 				return EV_NONE;
-			l->syncing = 0;
+			if (l->mode != LM_NATIVE)
+				continue;    /* a JSON frame: the python path takes it */
 		}
 		rc = frame_parse(buf_ptr(&l->in), buf_len(&l->in), &payload, &plen, &used);
 		if (rc == FRAME_MORE) {

@@ -861,6 +861,93 @@ test_frame_stall(void)
 	close(fds[1]);
 }
 
+/* Bytes both ways between a caller and a server link, until nothing moves;
+ * the caller's events are counted (EV_RESET, EV_UP). */
+static void
+pump(struct link *c, struct link *s, int *resets, int *ups)
+{
+	struct msg m;
+	enum link_event ev;
+	int round;
+
+	for (round = 0; round < 8; round++) {
+		link_flush(c);
+		link_read(s);
+		while (link_next(s, &m) != EV_NONE)
+			;
+		link_flush(s);
+		link_read(c);
+		while ((ev = link_next(c, &m)) != EV_NONE) {
+			if (ev == EV_RESET)
+				(*resets)++;
+			if (ev == EV_UP)
+				(*ups)++;
+		}
+	}
+}
+
+/* A calling link (the guest's guest-to-host port) whose server (the host
+ * daemon) was killed while it streamed output: what is left to read ends
+ * in a frame cut short, and the new server's answer to our next probe
+ * comes after it.  It must be found, not taken into the cut frame (the
+ * channel then stayed dead for good: vm-check scenario 8 on Linux 6.1). */
+static void
+test_cut_frame_then_probe(void)
+{
+	static const char cut[] = "32786\nout 7 32768\n\0\0\0\0\0\0\0\0";
+	struct link c, s1, s2;
+	int fds[2], resets = 0, ups = 0, ok, stall;
+	char old_peer[sizeof c.peer];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+		return;
+	set_nonblock(fds[0]);
+	set_nonblock(fds[1]);
+	link_init(&c, LINK_CHANNEL, -1, "caller");
+	link_set_caller(&c);
+	link_attach(&c, fds[0]);
+	link_init(&s1, LINK_CHANNEL, -1, "server1");
+	link_set_server(&s1);
+	link_attach(&s1, fds[1]);
+	pump(&c, &s1, &resets, &ups);
+	check(c.up && ups == 1 && c.mode == LM_NATIVE, "cut frame: session up with the first server");
+	memcpy(old_peer, c.peer, sizeof old_peer);
+	/* the first server dies in the middle of a frame; the next one comes
+	 * up on the same stream (the caller does not see the switch) */
+	ok = write(fds[1], cut, sizeof cut - 1) == (ssize_t)(sizeof cut - 1);
+	buf_free(&s1.in);
+	buf_free(&s1.out);
+	link_init(&s2, LINK_CHANNEL, -1, "server2");
+	link_set_server(&s2);
+	link_attach(&s2, fds[1]);
+	/* the caller's other channel saw the new server: a new session here */
+	link_restart(&c);
+	resets = ups = 0;
+	pump(&c, &s2, &resets, &ups);
+	check(ok && c.up && ups == 1 && strcmp(c.peer, old_peer) != 0 &&
+	      strcmp(c.peer, s2.nonce) == 0,
+	      "cut frame, then a restart: the new server's answer is found at once");
+	/* the same without the restart: the cut frame stalls, the caller
+	 * resynchronizes with a new probe, and its answer must be found */
+	ok = write(fds[1], cut, sizeof cut - 1) == (ssize_t)(sizeof cut - 1);
+	buf_free(&s2.in);
+	buf_free(&s2.out);
+	link_init(&s1, LINK_CHANNEL, -1, "server3");
+	link_set_server(&s1);
+	link_attach(&s1, fds[1]);
+	resets = ups = 0;
+	pump(&c, &s1, &resets, &ups);
+	stall = c.partial;
+	link_timers(&c, c.partial_at + FRAME_STALL, 0);
+	pump(&c, &s1, &resets, &ups);
+	check(ok && stall && c.up && strcmp(c.peer, s1.nonce) == 0 && c.mode == LM_NATIVE,
+	      "cut frame, stalled: the answer to the resync's probe is found");
+	link_detach(&c);
+	buf_free(&s1.in);
+	buf_free(&s1.out);
+	close(fds[1]);
+}
+
 /* ---- the per-guest policy --------------------------------------------------- */
 
 static struct policy *
@@ -1293,6 +1380,7 @@ main(void)
 	test_compat();
 	test_send_read();
 	test_frame_stall();
+	test_cut_frame_then_probe();
 	test_policy_parse();
 	test_policy_match();
 	test_policy_load();
