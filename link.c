@@ -674,25 +674,6 @@ json_frame(struct link *l, const unsigned char *payload, size_t plen, struct msg
 	return ev;
 }
 
-/* Where in p a frame might start that is JSON ("COUNT\n{"), or len. */
-static size_t
-json_scan(const unsigned char *p, size_t len)
-{
-	size_t i, j;
-
-	for (i = 0; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9' || (i > 0 && p[i - 1] >= '0' && p[i - 1] <= '9'))
-			continue;
-		for (j = i; j < len && p[j] >= '0' && p[j] <= '9' && j - i < 12; j++)
-			;
-		if (j + 1 < len && p[j] == '\n' && p[j + 1] == '{')
-			return i;
-		if (j + 1 >= len)
-			return i;    /* may still become one */
-	}
-	return len;
-}
-
 /* the count of a frame whose count line is complete, or 0 */
 static unsigned long
 py_count(const struct link *l)
@@ -762,6 +743,9 @@ next_python(struct link *l, struct msg *m, int *native)
 		mode_limits(l);
 		l->up = 0;
 		l->syncing = rc == FRAME_BAD;
+		if (rc == FRAME_BAD)
+			buf_consume(&l->in, 1);   /* not a frame of either kind here:
+			                           * never look at it again */
 		if (l->quiet)
 			link_send_hello(l);   /* the peer is native: speaking is safe */
 		*native = 1;
@@ -781,19 +765,21 @@ next_python(struct link *l, struct msg *m, int *native)
 static int
 skip_to_session(struct link *l)
 {
-	int found;
+	int found, jfound;
 	size_t skip = sync_scan(buf_ptr(&l->in), buf_len(&l->in), &found);
 
 	if (l->probe || l->quiet) {
-		size_t js = json_scan(buf_ptr(&l->in), buf_len(&l->in));
+		size_t js = json_sync_scan(buf_ptr(&l->in), buf_len(&l->in), &jfound);
 
-		if (js < skip) {
+		if (jfound && (js < skip || !found)) {
 			buf_consume(&l->in, js);
 			l->mode = LM_UNKNOWN;
 			mode_limits(l);
 			l->syncing = 0;
 			return 1;
 		}
+		if (!found && js < skip)
+			skip = js;    /* a JSON frame may still be arriving there */
 	}
 	if (skip)
 		link_log(l, LOG_LVL_DEBUG, "skipped %lu bytes while synchronizing",

@@ -249,6 +249,7 @@ int py_frame_parse(const unsigned char *p, size_t len, size_t max,
 /* offset of the first plausible hello/sync frame in p, or where to keep
  * scanning from when more bytes arrive */
 size_t sync_scan(const unsigned char *p, size_t len, int *found);
+size_t json_sync_scan(const unsigned char *p, size_t len, int *found);
 int msg_parse(const unsigned char *payload, size_t len, struct msg *m, const char **why);
 const char *msg_name(enum msg_type t);
 /* netstrings: LEN ":" BYTES "," */

@@ -145,6 +145,62 @@ sync_scan(const unsigned char *p, size_t len, int *found)
 	return tail;
 }
 
+/* The JSON counterpart of sync_scan, for streams that probe or serve
+ * probes: where a JSON frame (COUNT "\n" "{" ... "}") starts.  Every digit
+ * counts as a possible start, as there: the bytes before may be a frame cut
+ * short that ends in digits (an ack's "... 32768"), which then run into the
+ * next count.  A complete frame whose payload ends in "}" is found (*found
+ * = 1), the first one; else the first that may still become one (at most
+ * MAX_PAYLOAD: a probe, its answer, or python's first request, all short)
+ * is kept; else len.  A count over PY_MAX_FRAME counts only at the very
+ * start (python's request, too big: the caller refuses it). */
+size_t
+json_sync_scan(const unsigned char *p, size_t len, int *found)
+{
+	size_t i, keep = len;
+
+	*found = 0;
+	for (i = 0; i < len; i++) {
+		size_t j, n = 0, end;
+
+		if (!is_digit(p[i]) || p[i] == '0')
+			continue;
+		for (j = i; j < len && is_digit(p[j]) && j - i < 12; j++)
+			n = n * 10 + (size_t)(p[j] - '0');
+		if (j == len) {               /* a count still arriving */
+			if (keep == len)
+				keep = i;
+			continue;
+		}
+		if (p[j] != '\n' || n < 2)
+			continue;
+		if (n > PY_MAX_FRAME) {
+			/* python's oversized request, to be refused: only where the
+			 * stream starts, never after garbage */
+			if (i == 0 && (j + 1 == len || p[j + 1] == '{')) {
+				*found = j + 1 < len;
+				return 0;
+			}
+			continue;
+		}
+		if (j + 1 == len || (p[j + 1] == '{' && len - j - 1 < n)) {
+			if (keep == len && n <= MAX_PAYLOAD)
+				keep = i;          /* may still become one */
+			continue;
+		}
+		if (p[j + 1] != '{')
+			continue;
+		for (end = j + n; end > j + 1 && (p[end] == ' ' || p[end] == '\n' ||
+		                                  p[end] == '\r' || p[end] == '\t'); end--)
+			;
+		if (p[end] == '}') {
+			*found = 1;
+			return i;
+		}
+	}
+	return keep;
+}
+
 /* ---- message parsing ----------------------------------------------------- */
 
 struct cursor {

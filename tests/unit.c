@@ -127,6 +127,35 @@ test_messages(void)
 }
 
 static void
+test_json_sync_scan(void)
+{
+	const char *probe = "23\n{\"method\": \"x\", \"k\": 1}";
+	char buf[256];
+	int found;
+	size_t off;
+
+	off = json_sync_scan((const unsigned char *)probe, strlen(probe), &found);
+	check(found && off == 0, "json sync: a JSON frame at the start");
+	/* the tail of an ack cut short runs into the count of the next frame */
+	sprintf(buf, "ack 1 32768%s", probe);
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	check(found && off == 11, "json sync: found where a cut frame's digits run into its count");
+	sprintf(buf, "ack 1 32768%.*s", 20, probe);
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	check(!found && off == 9, "json sync: incomplete: kept from the first count that fits");
+	sprintf(buf, "0\n{}  5\nabcde 99999\n{\"a\": %s", probe);
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	check(found && off == strlen(buf) - strlen(probe),
+	      "json sync: no zero count, no frame without {, no oversized candidate");
+	strcpy(buf, "12\n{\"a\": 1, \"b\"");
+	off = json_sync_scan((const unsigned char *)buf, 10, &found);
+	check(!found && off == 0, "json sync: a frame still arriving is kept");
+	strcpy(buf, "6\n{\"a\"x  more");
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	check(!found && off == strlen(buf), "json sync: a complete frame that does not end in } is none");
+}
+
+static void
 test_sync_scan(void)
 {
 	const char *hello = "24\nhello 1 0123456789abcdef";
@@ -150,6 +179,7 @@ test_sync_scan(void)
 	strcpy(buf, "60000\nhello 1 x");
 	off = sync_scan((const unsigned char *)buf, strlen(buf), &found);
 	check(!found && off == strlen(buf), "sync: oversized hello candidate dropped");
+	test_json_sync_scan();
 }
 
 static void
@@ -942,6 +972,18 @@ test_cut_frame_then_probe(void)
 	pump(&c, &s1, &resets, &ups);
 	check(ok && stall && c.up && strcmp(c.peer, s1.nonce) == 0 && c.mode == LM_NATIVE,
 	      "cut frame, stalled: the answer to the resync's probe is found");
+	/* the other way: the server reads what the caller's dead predecessor
+	 * left, a cut ack whose digits run into the new probe's count */
+	buf_free(&c.in);
+	buf_free(&c.out);
+	ok = write(fds[0], "ack 1 32768", 11) == 11;
+	link_init(&c, LINK_CHANNEL, -1, "caller2");
+	link_set_caller(&c);
+	link_attach(&c, fds[0]);
+	resets = ups = 0;
+	pump(&c, &s1, &resets, &ups);
+	check(ok && c.up && s1.up && strcmp(s1.peer, c.nonce) == 0,
+	      "cut ack before a probe: the server finds the probe");
 	link_detach(&c);
 	buf_free(&s1.in);
 	buf_free(&s1.out);
