@@ -20,7 +20,9 @@
  */
 #include "negotiator.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -131,6 +133,44 @@ static void
 sysroot_path(const struct check *c, const char *path, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s%s", c->root, path);
+}
+
+/* A connection to path, without ever waiting: 0 when something listens
+ * there (also when its backlog is full: EAGAIN, as with a QEMU whose
+ * single client, our daemon, holds it while others queue), or -1 with
+ * errno (ECONNREFUSED: a stale socket).  A blocking connect() would hang
+ * on that full backlog.  fdp: where to keep the connection (-1 when the
+ * backlog was full), else it is closed. */
+static int
+probe_connect(const char *path, int *fdp)
+{
+	struct sockaddr_un sa;
+	int fd, rc, saved;
+
+	if (fdp)
+		*fdp = -1;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (strlcpy(sa.sun_path, path, sizeof sa.sun_path) >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = compat_socket(AF_UNIX, SOCK_STREAM, CX_CLOEXEC);
+	if (fd < 0 || set_nonblock(fd) < 0) {
+		saved = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = saved;
+		return -1;
+	}
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	saved = errno;
+	if (fdp && rc == 0)
+		*fdp = fd;
+	else
+		close(fd);
+	errno = saved;
+	return rc == 0 || saved == EAGAIN || saved == EWOULDBLOCK || saved == EINPROGRESS ? 0 : -1;
 }
 
 /* ---- files: passwd, group, qemu.conf ------------------------------------------ */
@@ -492,10 +532,14 @@ control_one(struct check *c, const char *path)
 		        "--control-socket PATH", path, who, qp);
 		return 0;
 	}
-	fd = unix_connect(path);
-	if (fd < 0 && errno == ECONNREFUSED) {
+	if (probe_connect(path, &fd) < 0 && errno == ECONNREFUSED) {
 		problem(c, "control socket %s is stale: no daemon listens on it; fix: rm %s (a daemon "
 		        "started there replaces it too)", path, qp);
+		return 0;
+	}
+	if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS)) {
+		problem(c, "the daemon on %s does not take connections (stopped? hung?); fix: "
+		        "systemctl restart negotiator-host (or restart negotiator-host -d)", path);
 		return 0;
 	}
 	if (fd < 0) {
@@ -570,27 +614,27 @@ static int aa_match(const char *p, const char *pe, const char *s);
 static int
 aa_alt(const char *p, const char *pe, const char *s)
 {
-	const char *q, *start = p + 1, *close = NULL;
+	const char *q, *start = p + 1, *cl = NULL;
 	int depth = 0, matched = 0;
 
-	for (q = p; q < pe && !close; q++)
+	for (q = p; q < pe && !cl; q++)
 		if (*q == '{')
 			depth++;
 		else if (*q == '}' && --depth == 0)
-			close = q;
-	if (!close)
+			cl = q;
+	if (!cl)
 		return *s == '{' && aa_match(p + 1, pe, s + 1);   /* a plain '{' */
-	for (q = start, depth = 0; q <= close && !matched; q++) {
+	for (q = start, depth = 0; q <= cl && !matched; q++) {
 		if (*q == '{')
 			depth++;
 		else if (*q == '}' && depth)
 			depth--;
-		else if ((*q == ',' && !depth) || q == close) {
-			size_t al = (size_t)(q - start), rl = (size_t)(pe - close - 1);
+		else if ((*q == ',' && !depth) || q == cl) {
+			size_t al = (size_t)(q - start), rl = (size_t)(pe - cl - 1);
 			char *alt = xmalloc(al + rl + 1);
 
 			memcpy(alt, start, al);
-			memcpy(alt + al, close + 1, rl);
+			memcpy(alt + al, cl + 1, rl);
 			matched = aa_match(alt, alt + al + rl, s);
 			free(alt);
 			start = q + 1;
@@ -643,7 +687,7 @@ static void
 aa_line(struct check *c, const char *p, size_t len)
 {
 	const char *end = p + len, *ps, *pe, *perm;
-	int deny = 0;
+	int deny = 0, depth = 0;
 
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
@@ -659,8 +703,8 @@ aa_line(struct check *c, const char *p, size_t len)
 			return;
 		perm = pe + 1;
 	} else if (p < end && *p == '/') {
-		for (ps = pe = p; pe < end && !strchr(" \t,", *pe); pe++)
-			;
+		for (ps = pe = p; pe < end && (depth || !strchr(" \t,", *pe)); pe++)
+			depth += *pe == '{' ? 1 : *pe == '}' && depth ? -1 : 0;
 		perm = pe;
 	} else {
 		return;   /* a comment, #include, capability, variable... */
@@ -723,12 +767,12 @@ aa_domain_files(struct check *c)
 static void
 check_apparmor(struct check *c)
 {
-	char en[PATH_MAX], abs[PATH_MAX], local[PATH_MAX], v[8];
+	char en[PATH_MAX], abst[PATH_MAX], local[PATH_MAX], v[8];
 	struct buf b;
 	struct stat st;
 
 	sysroot_path(c, "/sys/module/apparmor/parameters/enabled", en, sizeof en);
-	sysroot_path(c, AA_ABS, abs, sizeof abs);
+	sysroot_path(c, AA_ABS, abst, sizeof abst);
 	sysroot_path(c, AA_LOCAL, local, sizeof local);
 	v[0] = '\0';
 	if (slurp(en, &b) == 0 && buf_len(&b))
@@ -738,17 +782,17 @@ check_apparmor(struct check *c)
 		ok("AppArmor is not enabled (%s): no profile to check", en);
 		return;
 	}
-	if (stat(abs, &st) < 0) {
+	if (stat(abst, &st) < 0) {
 		ok("AppArmor is enabled, but %s is not there: libvirt does not confine QEMU with it",
-		   abs);
+		   abst);
 		return;
 	}
 	c->aa_on = 1;
-	aa_file(c, abs);
+	aa_file(c, abst);
 	aa_file(c, local);
 	aa_domain_files(c);
 	ok("AppArmor is enabled: channel sockets are checked against %s, %s and "
-	   "%s/libvirt-*.files (%d write rules)", abs, local, AA_DOMAINS, c->nrules);
+	   "%s%s/libvirt-*.files (%d write rules)", abst, local, c->root, AA_DOMAINS, c->nrules);
 }
 
 /* 1 allowed, 0 no rule, -1 denied */
@@ -810,20 +854,24 @@ check_socket(struct check *c, const struct found *f, int i)
 	const char *path = f->path[i];
 	char qp[QUOTED], qg[QUOTED];
 	struct stat st;
-	int fd;
+	int missing;
 
 	shq(path, qp);
 	shq(f->name, qg);
-	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-		problem(c, "guest %s: its %s socket %s %s; fix: virsh shutdown %s, then virsh start %s "
-		        "(QEMU makes the socket when the domain starts)", f->name, port_names[i], path,
-		        errno == ENOENT ? "does not exist" : "is not a socket", qg, qg);
+	missing = lstat(path, &st) < 0;
+	if (missing && errno != ENOENT) {
+		problem(c, "guest %s: %s: %s; fix: run negotiator-host --check as root", f->name, path,
+		        strerror(errno));
 		return -1;
 	}
-	if ((fd = unix_connect(path)) >= 0) {
-		close(fd);
-		return 0;
+	if (missing || !S_ISSOCK(st.st_mode)) {
+		problem(c, "guest %s: its %s socket %s %s; fix: virsh shutdown %s, then virsh start %s "
+		        "(QEMU makes the socket when the domain starts)", f->name, port_names[i], path,
+		        missing ? "does not exist" : "is not a socket", qg, qg);
+		return -1;
 	}
+	if (probe_connect(path, NULL) == 0)
+		return 0;
 	if (errno == ECONNREFUSED)
 		problem(c, "guest %s: nothing listens on %s: a stale socket of a QEMU that is gone; "
 		        "fix: virsh start %s if the domain should run, else rm %s", f->name, path, qg,
@@ -919,7 +967,7 @@ static int
 check_discovery(struct check *c, struct found_list *fl)
 {
 	struct stat st;
-	int rc = discover(fl, NULL), saved = errno;
+	int rc = discover(fl, NULL);
 
 	if (fl->from_virsh)
 		ok("virsh is on PATH: guests and their sockets come from libvirt (virsh%s%s list, "
@@ -934,10 +982,8 @@ check_discovery(struct check *c, struct found_list *fl)
 		   channels_dir);
 	else
 		ok("no virsh on PATH: guests come from the sockets in %s", channels_dir);
-	if (rc < 0 && !fl->virsh_failed && !(stat(channels_dir, &st) < 0 && errno == ENOENT)) {
-		errno = saved;
+	if (rc < 0 && !fl->virsh_failed && !(stat(channels_dir, &st) < 0 && errno == ENOENT))
 		problem(c, "%s; fix: run negotiator-host --check as root", fl->why);
-	}
 	found_sort(fl);
 	return rc;
 }
