@@ -206,6 +206,7 @@ check "a live QEMU (stand-in) nobody holds: ok" eval '
 	line "ok: guest dead: QEMU listens on both channel sockets" && noline "nothing listens"'
 stale 3
 chk --channels-dir "$T/chan2"
+show
 check "its QEMU killed, the sockets left: exit 1, each stale socket said, with the fix" eval '
 	test "$rc" = 1 &&
 	line "problem: guest dead: nothing listens on $T/chan2/dead.$H2G: a stale socket of a QEMU that is gone; fix: virsh start dead if the domain should run, else rm $T/chan2/dead.$H2G" &&
