@@ -66,6 +66,7 @@ struct check {
 	int aa_on;                      /* AppArmor confines QEMU: check the rules */
 	struct aa_rule *rules;
 	int nrules, caprules;
+	char denied[PATH_MAX + 100];    /* a control socket we may not use */
 	char **dirs;                    /* channel directories to check */
 	int ndirs;
 };
@@ -507,7 +508,9 @@ check_dirs(struct check *c, struct found_list *fl)
 
 /* ---- the control socket and the daemon ---------------------------------------------- */
 
-/* 1: a daemon of ours (or root's) listens at path, as clients see it */
+/* What clients find at path: 1 a daemon of ours (or root's), 0 nothing
+ * they use (no socket, a stale one, permission denied: they try the next
+ * one), -1 something they refuse or hang on (they stop there). */
 static int
 control_one(struct check *c, const char *path)
 {
@@ -517,20 +520,24 @@ control_one(struct check *c, const char *path)
 	gid_t gid;
 	int fd;
 
-	if (lstat(path, &st) < 0)
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT && !c->denied[0])
+			snprintf(c->denied, sizeof c->denied, "control socket %s: %s", path,
+			         strerror(errno));
 		return 0;
+	}
 	shq(path, qp);
 	if (!S_ISSOCK(st.st_mode)) {
 		problem(c, "%s is not a socket (clients refuse it); fix: rm %s if no daemon should be "
 		        "there, or give --control-socket PATH", path, qp);
-		return 0;
+		return -1;
 	}
 	if (st.st_uid != me && st.st_uid != 0) {
 		user_label((unsigned long)st.st_uid, who, sizeof who);
 		problem(c, "control socket %s belongs to %s, not to you or root (clients refuse it); "
 		        "fix: run negotiator-host as that user, have its owner or root rm %s, or give "
 		        "--control-socket PATH", path, who, qp);
-		return 0;
+		return -1;
 	}
 	if (probe_connect(path, &fd) < 0 && errno == ECONNREFUSED) {
 		problem(c, "control socket %s is stale: no daemon listens on it; fix: rm %s (a daemon "
@@ -540,11 +547,12 @@ control_one(struct check *c, const char *path)
 	if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS)) {
 		problem(c, "the daemon on %s does not take connections (stopped? hung?); fix: "
 		        "systemctl restart negotiator-host (or restart negotiator-host -d)", path);
-		return 0;
+		return -1;
 	}
 	if (fd < 0) {
-		problem(c, "control socket %s: %s; fix: run as root, or as a member of the group "
-		        "the daemon's --control-group names", path, strerror(errno));
+		if (!c->denied[0])
+			snprintf(c->denied, sizeof c->denied, "control socket %s: %s", path,
+			         strerror(errno));
 		return 0;
 	}
 	if (compat_peer_ids(fd, &uid, &gid) == 0 && uid != me && uid != 0) {
@@ -552,7 +560,7 @@ control_one(struct check *c, const char *path)
 		close(fd);
 		problem(c, "the daemon on %s runs as %s, not as you or root (clients refuse it); fix: "
 		        "run negotiator-host as that user, or give --control-socket PATH", path, who);
-		return 0;
+		return -1;
 	}
 	close(fd);
 	ok("the host daemon listens on %s", path);
@@ -581,20 +589,24 @@ static void
 check_daemon(struct check *c, const char *control)
 {
 	char sys[64], user[96], tried[PATH_MAX + 200];
+	int found;
 
 	snprintf(sys, sizeof sys, "/var/run/negotiator-host.sock");
 	snprintf(user, sizeof user, "/tmp/negotiator-host-%lu.sock", (unsigned long)geteuid());
 	if (control) {
-		if (control_one(c, control))
-			return;
+		found = control_one(c, control);
 		strlcpy(tried, control, sizeof tried);
 	} else {
-		if (control_one(c, sys) || (geteuid() != 0 && control_one(c, user)))
-			return;
+		if ((found = control_one(c, sys)) == 0 && geteuid() != 0)
+			found = control_one(c, user);
 		snprintf(tried, sizeof tried, "%s%s%s", sys, geteuid() != 0 ? " or " : "",
 		         geteuid() != 0 ? user : "");
 	}
-	daemon_missing(c, control, tried);
+	if (found == 0 && c->denied[0])
+		problem(c, "%s; fix: run as root, or as a member of the group the daemon's "
+		        "--control-group names", c->denied);
+	else if (found == 0)
+		daemon_missing(c, control, tried);
 }
 
 /* ---- AppArmor ---------------------------------------------------------------------- */

@@ -366,8 +366,9 @@ check "a daemon killed, its socket left: stale, with rm as the fix; and no daemo
 rm -f "$T/host.sock"
 echo x > "$T/host.sock"
 chk --channels-dir "$T/chan" web1
-check "a regular file at the control socket's path: said" \
-	line "problem: $T/host.sock is not a socket (clients refuse it); fix: rm $T/host.sock if no daemon should be there, or give --control-socket PATH"
+check "a regular file at the control socket's path: said (clients stop there)" eval '
+	line "problem: $T/host.sock is not a socket (clients refuse it); fix: rm $T/host.sock if no daemon should be there, or give --control-socket PATH" &&
+	noline "the host daemon is not running"'
 rm -f "$T/host.sock"
 if [ "$ME" = 0 ] && ! grep -q '^[^:]*:[^:]*:54321:' /etc/passwd; then
 	daemon
@@ -375,7 +376,8 @@ if [ "$ME" = 0 ] && ! grep -q '^[^:]*:[^:]*:54321:' /etc/passwd; then
 	chk --channels-dir "$T/chan" web1
 	check "a control socket of another user: exit 1, whose, and what to do" eval '
 		test "$rc" = 1 &&
-		line "problem: control socket $T/host.sock belongs to uid 54321, not to you or root (clients refuse it); fix: run negotiator-host as that user, have its owner or root rm $T/host.sock, or give --control-socket PATH"'
+		line "problem: control socket $T/host.sock belongs to uid 54321, not to you or root (clients refuse it); fix: run negotiator-host as that user, have its owner or root rm $T/host.sock, or give --control-socket PATH" &&
+		noline "the host daemon is not running"'
 	chown 0 "$T/host.sock"
 	: > "$AA/local/abstractions/libvirt-qemu"
 	rm -f "$AA/libvirt/"*.files
