@@ -329,6 +329,15 @@ vchk esc
 check "virsh: a control character in a path from the XML is printed escaped" eval '
 	test "$rc" = 1 && ! grep -q "$(printf "\033")" "$T/out" &&
 	line "problem: guest esc: its $H2G socket $T/srv/no/e\\x1b[31m/esc.$H2G does not exist; fix: virsh shutdown esc, then virsh start esc (QEMU makes the socket when the domain starts)"'
+: > "$T/fv/list.empty"
+mv "$T/fv/list" "$T/fv/list.full"
+mv "$T/fv/list.empty" "$T/fv/list"
+vchk
+mv "$T/fv/list.full" "$T/fv/list"
+check "virsh lists no running domain: exit 1, said" eval '
+	test "$rc" = 1 &&
+	line "ok: virsh is on PATH: guests and their sockets come from libvirt (virsh list, virsh dumpxml): 0 running domains" &&
+	line "problem: virsh lists no running domain; fix: virsh start GUEST"'
 touch "$T/fv/fail"
 vchk
 rm -f "$T/fv/fail"
