@@ -6,9 +6,10 @@
 # compat/probe.sh finds out what the libc has (compat/config.h, and the
 # libraries to link in compat/config.libs), again whenever CC, the flags or
 # COMPAT change; `make COMPAT=all` builds every compat/ fallback instead.
-# The built-in commands' directory (from PREFIX) is compiled in through the
-# generated paths.h, rebuilt whenever it changes: `make install PREFIX=/usr`
-# after a plain `make` rebuilds what it must.
+# The built-in commands' directory and the share directory (from PREFIX; the
+# latter for --check's advice) are compiled in through the generated
+# paths.h, rebuilt whenever it changes: `make install PREFIX=/usr` after a
+# plain `make` rebuilds what it must.
 
 PREFIX     = /usr/local
 BINDIR     = $(PREFIX)/bin
@@ -31,7 +32,7 @@ PROBE_LIBS = `cat compat/config.libs`
 
 COMMON_OBJS = common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o \
 	client.o cli.o result.o
-HOST_OBJS   = host.o discover.o hosttools.o policy.o fanout.o $(COMMON_OBJS)
+HOST_OBJS   = host.o discover.o hosttools.o hostcheck.o policy.o fanout.o $(COMMON_OBJS)
 GUEST_OBJS  = guest.o guestcheck.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
 	compat/open_cloexec.o compat/clock_monotonic.o compat/strlcpy.o compat/setenv.o \
@@ -53,7 +54,7 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o client.o result.o \
-	cli.o host.o discover.o hosttools.o guest.o guestcheck.o vport.o policy.o fanout.o: $(HEADERS)
+	cli.o host.o discover.o hosttools.o hostcheck.o guest.o guestcheck.o vport.o policy.o fanout.o: $(HEADERS)
 $(COMPAT_OBJS): $(HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay
@@ -61,7 +62,8 @@ compat/config.h: FORCE
 	@sh compat/probe.sh '$(CC)' '$(CPPFLAGS) $(CFLAGS)' '$(LDFLAGS)' '$(COMPAT)'
 
 paths.h: FORCE
-	@echo '#define BUILTIN_COMMANDS_DIR "$(BUILTINDIR)"' > paths.h.new; \
+	@{ echo '#define BUILTIN_COMMANDS_DIR "$(BUILTINDIR)"'; \
+	echo '#define SHARE_DIR "$(SHAREDIR)"'; } > paths.h.new; \
 	if cmp -s paths.h.new paths.h; then rm -f paths.h.new; else mv paths.h.new paths.h; fi
 
 FORCE:

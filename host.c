@@ -821,7 +821,8 @@ static const struct daemon_hooks host_hooks = {
 /* ---- command line ------------------------------------------------------------------ */
 
 enum { O_VERSION = 256, O_CHANNELS, O_COMMANDS, O_CONTROL, O_MODE, O_GROUP, O_SCAN,
-       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL, O_CONNECT, O_JSON, O_STATUS, O_LIBVIRT_XML };
+       O_POLICY, O_NO_POLICY, O_EVENT_LOOP, O_PARALLEL, O_CONNECT, O_JSON, O_STATUS, O_LIBVIRT_XML,
+       O_CHECK };
 
 static const struct opt_spec options[] = {
 	{ "list-guests", 'g', 0 }, { "list-commands", 'c', 0 }, { "execute", 'e', 1 },
@@ -832,7 +833,7 @@ static const struct opt_spec options[] = {
 	{ "scan-interval", O_SCAN, 1 }, { "policy", O_POLICY, 1 }, { "no-policy", O_NO_POLICY, 0 },
 	{ "event-loop", O_EVENT_LOOP, 1 }, { "all", 'a', 0 }, { "max-parallel", O_PARALLEL, 1 },
 	{ "connect", O_CONNECT, 1 }, { "json", O_JSON, 0 }, { "status", O_STATUS, 0 },
-	{ "libvirt-xml", O_LIBVIRT_XML, 0 },
+	{ "libvirt-xml", O_LIBVIRT_XML, 0 }, { "check", O_CHECK, 0 },
 	{ NULL, 0, 0 }
 };
 
@@ -868,8 +869,11 @@ usage(void)
 	       "                           and protocol, round trip, commands; exit 0 if all\n"
 	       "                           answer (-t: per guest, default %d s)\n", STATUS_TIMEOUT);
 	printf("      --libvirt-xml [GUEST]  print the two <channel> elements for virsh edit\n"
-	       "                           and the steps that follow\n"
-	       "      --connect=URI        the libvirt URI for virsh (default: virsh's own);\n"
+	       "                           and the steps that follow\n");
+	printf("      --check [GUEST]      diagnose this host's setup: one line per finding,\n"
+	       "                           \"ok: WHAT\" or \"problem: WHAT; fix: HOW\"; exit 0\n"
+	       "                           without a problem (GUEST: only its findings)\n");
+	printf("      --connect=URI        the libvirt URI for virsh (default: virsh's own);\n"
 	       "                           without --channels-dir and with virsh on PATH,\n"
 	       "                           guests and sockets come from the domain XML\n");
 	printf("  -v, --verbose            more messages (twice: trace every frame)\n"
@@ -1145,7 +1149,7 @@ main(int argc, char **argv)
 	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc, i;
 	int no_policy = 0, all = 0, parallel = FANOUT_PARALLEL, json = 0;
-	int status = 0, libvirt_xml = 0, timeout_given = 0;
+	int status = 0, libvirt_xml = 0, check = 0, timeout_given = 0;
 	char why[PATH_MAX + 300];
 	const char *event_loop = getenv("NEGOTIATOR_EVENT_LOOP");
 	long scan;
@@ -1184,6 +1188,7 @@ main(int argc, char **argv)
 		case O_JSON: json = 1; break;
 		case O_STATUS: status = 1; break;
 		case O_LIBVIRT_XML: libvirt_xml = 1; break;
+		case O_CHECK: check = 1; break;
 		case 't':
 			req.timeout = cli_seconds("timeout", st.arg);
 			timeout_given = 1;
@@ -1217,16 +1222,17 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	daemon_event_loop = event_loop;
-	if (daemon + list_guests + list_commands + (command != NULL) + status + libvirt_xml != 1) {
-		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e, --status, --libvirt-xml "
-		        "(try --help)\n", progname);
+	if (daemon + list_guests + list_commands + (command != NULL) + status + libvirt_xml +
+	    check != 1) {
+		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e, --status, --libvirt-xml, "
+		        "--check (try --help)\n", progname);
 		return EXIT_USAGE;
 	}
-	if ((daemon || libvirt_xml) && json) {
+	if ((daemon || libvirt_xml || check) && json) {
 		fprintf(stderr, "%s: --json goes with -g, -c, -e or --status (try --help)\n", progname);
 		return EXIT_USAGE;
 	}
-	if ((daemon || list_guests || status || libvirt_xml) && all) {
+	if ((daemon || list_guests || status || libvirt_xml || check) && all) {
 		fprintf(stderr, "%s: --all goes with -e or -c (try --help)\n", progname);
 		return EXIT_USAGE;
 	}
@@ -1245,6 +1251,14 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		return host_libvirt_xml(st.noperands ? st.operands[0] : NULL);
+	}
+	if (check) {
+		if (st.noperands > 1) {
+			fprintf(stderr, "%s: --check takes one guest name at most (try --help)\n",
+			        progname);
+			return EXIT_USAGE;
+		}
+		return host_check_cmd(control, st.noperands ? st.operands[0] : NULL);
 	}
 	if (all && st.noperands) {
 		fprintf(stderr, "%s: give guest names or --all, not both (try --help)\n", progname);

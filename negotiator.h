@@ -562,10 +562,13 @@ int discover_domains(struct found_list *fl, char ***names, int *n);
 int xml_channels(struct found_list *fl, const char *name, const char *xml, size_t len);
 unsigned long libvirt_version(char *why, size_t whylen);   /* 1000000*A+1000*B+C */
 
-/* ---- for the operator: --status, --libvirt-xml (hosttools.c) ---------- */
+/* ---- for the operator: --status, --libvirt-xml (hosttools.c), --check --- */
 #define STATUS_TIMEOUT 5             /* seconds a guest gets to answer --status */
 int host_status_cmd(const char *control, char **names, int nnames, long timeout, int json);
 int host_libvirt_xml(const char *guest);
+/* --check [GUEST]: "ok: ..." / "problem: ...; fix: ..." lines (hostcheck.c);
+ * 0 without a problem, else 1 */
+int host_check_cmd(const char *control, const char *guest);
 
 /* ---- many guests at once, through the host daemon (fanout.c) ------------ */
 #define FANOUT_PARALLEL  32        /* calls in flight at once, by default */

@@ -49,6 +49,7 @@ run_suite "integration over the stand-in" sh tests/integration.sh .
 run_suite "negotiator-guest --check on fake guests" sh tests/guestcheck.sh .
 run_suite "many guests at once (fan-out)" sh tests/fanout.sh .
 run_suite "libvirt: guests found through virsh" sh tests/libvirt.sh .
+run_suite "negotiator-host --check: diagnosing a host" sh tests/hostcheck.sh .
 run_suite "negotiator-host --json" sh tests/json.sh .
 run_suite "python-negotiator peers (tests/pypeer), four directions" sh tests/python.sh .
 run_suite "soak: ${SOAK_N:-10000} calls through one host daemon" sh tests/soak.sh .
