@@ -163,8 +163,11 @@ status_of(const char *control, int daemon, const struct found *f, long timeout,
 	memset(&req, 0, sizeof req);
 	req.timeout = timeout;
 	req.guest = s->guest;
-	if (daemon && !both)
-		ask_daemon(control, s);   /* it may know more than we found */
+	/* a guest not found here (a user who may not run virsh) may still be
+	 * one the daemon serves; one found here with fewer than two channels
+	 * is reported as found, whatever the daemon remembers of it */
+	if (daemon && !f)
+		ask_daemon(control, s);
 	if (daemon && (both || s->known)) {
 		status_by_daemon(control, &req, s);
 	} else if (both) {
