@@ -411,6 +411,75 @@ $(sed 's/^/    running: /' "$CHK.out"; sed 's/^/    busy: /' "$CHK.busy"; sed 's
 fi
 scenario_end "11 --check in the guest: ports held by the daemon (exit 0); daemon stopped and a port held by a shell: busy, holder named (exit 1)"
 
+# 12 ---------------------------------------------------------------------------------------------
+# the operator's view from the host of real guests: --status (text and
+# JSON) through the daemon and straight to the channels, then a guest
+# whose QEMU is gone (its sockets stay: nobody listens) and one with a
+# single channel; --libvirt-xml gives the two channels these guests have
+ST=$VM_DIR/status
+$HOST --status > "$ST.all" 2> "$ST.err"; rc=$?
+sed 's/^/# --status: /' "$ST.all"
+ver=$("$TOP/negotiator-host" --version | sed -n '1s/^negotiator-host \([^ ]*\).*/\1/p')
+for g in vm1 vm2; do
+	expect "--status: $g connected, answers, version $ver, native, ms, commands" grep -q \
+		"^$g: connected, agent answers (negotiator $ver, native protocol), [0-9.]* ms, [0-9]* commands\$" "$ST.all"
+done
+expect "--status: both guests, exit 0 ($rc)" same "$rc:$(wc -l < "$ST.all" | tr -d ' ')" "0:2"
+$HOST --status --json vm1 > "$ST.json" 2>> "$ST.err"; rc=$?
+sed 's/^/# --status --json: /' "$ST.json"
+expect "--status --json vm1: one object, connected, answers, native, version ($rc)" grep -q \
+	"^{\"guest\":\"vm1\",\"channel\":\"connected\",\"answers\":true,\"version\":\"$ver\",\"protocol\":\"native\",\"rtt_ms\":[0-9.]*,\"commands\":[0-9]*,\"message\":null}\$" "$ST.json"
+$HOST --check > "$ST.check" 2>> "$ST.err"
+sed 's/^/# --check: /' "$ST.check"
+for g in vm1 vm2; do
+	expect "--check: $g has both channels, QEMU listens on them" sh -c \
+		"grep -q '^ok: guest $g has both negotiator channels: ' '$ST.check' &&
+		 grep -qx 'ok: guest $g: QEMU listens on both channel sockets' '$ST.check'"
+done
+expect "--check: the daemon listens" grep -qx "ok: the host daemon listens on $VM_DIR/host.sock" "$ST.check"
+expect "--check: --channels-dir: no virsh asked" grep -q "^ok: --channels-dir given: " "$ST.check"
+stop_host
+$HOST --check vm1 > "$ST.check2" 2>> "$ST.err"; rc=$?
+sed 's/^/# --check, daemon stopped: /' "$ST.check2"
+expect "--check with the daemon stopped: says so, how to start it, exit 1 ($rc)" same \
+	"$rc:$(grep -c "^problem: the host daemon is not running (nothing listens on $VM_DIR/host.sock); fix: negotiator-host " "$ST.check2")" "1:1"
+"$TOP/negotiator-host" --channels-dir "$VM_DIR/ch" --control-socket "$VM_DIR/none.sock" \
+	--status vm1 > "$ST.direct" 2>> "$ST.err"; rc=$?
+sed 's/^/# --status, no daemon: /' "$ST.direct"
+expect "--status without a daemon: straight to the channel ($rc)" grep -q \
+	"^vm1: connected, agent answers (negotiator $ver, native protocol)" "$ST.direct"
+start_host
+vm_stop vm2
+$HOST --status -t 3 vm1 vm2 > "$ST.dead" 2>> "$ST.err"; rc=$?
+sed 's/^/# --status, vm2 powered off: /' "$ST.dead"
+expect "--status: a guest whose QEMU is gone: socket present, no answer, exit 1 ($rc)" \
+	same "$rc:$(grep -c '^vm2: socket present, agent does not answer: ' "$ST.dead")" "1:1"
+expect "... the other still answers" grep -q "^vm1: connected, agent answers" "$ST.dead"
+$HOST --check vm2 > "$ST.check3" 2>> "$ST.err"; rc=$?
+sed 's/^/# --check vm2, powered off: /' "$ST.check3"
+expect "--check: vm2's sockets are stale, nobody listens ($rc)" same "$rc:$(grep -c \
+	"^problem: guest vm2: nothing listens on $VM_DIR/ch/vm2.negotiator-[a-z-]*.0: a stale socket of a QEMU that is gone; fix: " \
+	"$ST.check3")" "1:2"
+rm -f "$VM_DIR/ch/vm2.negotiator-guest-to-host.0"
+$HOST --status -t 3 vm2 > "$ST.half" 2>> "$ST.err"; rc=$?
+sed 's/^/# --status, one socket left: /' "$ST.half"
+expect "--status: one channel, which one ($rc)" grep -qx \
+	"vm2: one channel (only host-to-guest), agent unreachable" "$ST.half"
+$HOST --check vm2 > "$ST.check4" 2>> "$ST.err"; rc=$?
+sed 's/^/# --check vm2, one socket left: /' "$ST.check4"
+expect "--check: vm2 has one channel, which is missing, and the fix ($rc)" grep -q \
+	"^problem: guest vm2 has only one negotiator channel: negotiator-guest-to-host.0 is missing (.*); fix: negotiator-host --libvirt-xml vm2, virsh edit vm2" \
+	"$ST.check4"
+$HOST --libvirt-xml vm1 > "$ST.xml" 2> "$ST.steps"; rc=$?
+expect "--libvirt-xml: the two channels QEMU was given here ($rc)" same \
+	"$rc:$(grep -c "<target type='virtio' name='negotiator-host-to-guest.0'/>" "$ST.xml"):$(grep -c "<target type='virtio' name='negotiator-guest-to-host.0'/>" "$ST.xml")" "0:1:1"
+expect "... and the steps: a full shutdown and start" grep -q "virsh shutdown vm1" "$ST.steps"
+if [ $SCEN_OK = 0 ]; then
+	SCEN_NOTES="$SCEN_NOTES
+$(sed 's/^/    stderr: /' "$ST.err")"
+fi
+scenario_end "12 host --status and --check of real guests (with and without the daemon), a powered-off guest, one channel; --libvirt-xml"
+
 echo "# suite took $(( $(date +%s) - T0 )) s"
 summary
 [ "$FAILED" -eq 0 ]
