@@ -17,6 +17,9 @@ LIBDIR     = $(PREFIX)/lib/negotiator
 BUILTINDIR = $(LIBDIR)/builtin-commands
 MANDIR     = $(PREFIX)/share/man
 SHAREDIR   = $(PREFIX)/share/negotiator
+# the user commands' directory the programs look in first (negotiator.h:
+# USER_COMMANDS_DIR), created empty by make install for the operator to fill
+USERCMDDIR = /usr/lib/negotiator/commands
 DESTDIR    =
 
 CC       = cc
@@ -169,15 +172,18 @@ fuzz:
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(BUILTINDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(SHAREDIR)
+		$(DESTDIR)$(SHAREDIR) $(DESTDIR)$(USERCMDDIR)
 	cp negotiator-host negotiator-guest $(DESTDIR)$(BINDIR)/
 	chmod 755 $(DESTDIR)$(BINDIR)/negotiator-host $(DESTDIR)$(BINDIR)/negotiator-guest
 	for f in scripts/commands/*; do cp $$f $(DESTDIR)$(BUILTINDIR)/; \
 		chmod 755 $(DESTDIR)$(BUILTINDIR)/`basename $$f`; done
 	cp man/negotiator-host.8 man/negotiator-guest.8 $(DESTDIR)$(MANDIR)/man8/
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/negotiator-host.8 $(DESTDIR)$(MANDIR)/man8/negotiator-guest.8
 	for d in init.d upstart systemd supervisord; do mkdir -p $(DESTDIR)$(SHAREDIR)/$$d; \
 		for f in scripts/$$d/*; do sed 's|@BINDIR@|$(BINDIR)|g' $$f \
-			> $(DESTDIR)$(SHAREDIR)/$$d/`basename $$f`; done; done
+			> $(DESTDIR)$(SHAREDIR)/$$d/`basename $$f`; \
+			chmod 644 $(DESTDIR)$(SHAREDIR)/$$d/`basename $$f`; done; done
+	chmod 755 $(DESTDIR)$(SHAREDIR)/init.d/*
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/negotiator-host $(DESTDIR)$(BINDIR)/negotiator-guest
