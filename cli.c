@@ -37,6 +37,23 @@ cli_seconds(const char *what, const char *s)
 	return v;
 }
 
+/* --help (show 'h') or --version ('V'), once every option was parsed, so
+ * that an unknown option or an operand is still a usage error. */
+int
+cli_show(int show, const struct opt_state *st, void (*usage)(void))
+{
+	if (st->noperands) {
+		fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
+		        st->operands[0]);
+		return EXIT_USAGE;
+	}
+	if (show == 'h')
+		usage();
+	else
+		printf("%s %s (protocol %d)\n", progname, NEGOTIATOR_VERSION, PROTOCOL_VERSION);
+	return 0;
+}
+
 /* The -e COMMAND: split like shlex, and a valid command name first. */
 char **
 cli_command(const char *command)

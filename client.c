@@ -749,6 +749,25 @@ control_connect(const char *given, const char *which)
 	return fd;
 }
 
+/* After a direct attempt failed: why no daemon served the call, and how to
+ * start one ("host" or "guest"), as one line on stderr. */
+void
+control_missing(const char *given, const char *which)
+{
+	char sys[64], user[96];
+	const char *path = given;
+	struct stat sb;
+
+	snprintf(sys, sizeof sys, "/var/run/negotiator-%s.sock", which);
+	snprintf(user, sizeof user, "/tmp/negotiator-%s-%lu.sock", which, (unsigned long)geteuid());
+	if (!path)
+		path = geteuid() != 0 && lstat(sys, &sb) < 0 ? user : sys;
+	error("the %s daemon is not running: %s %s; start it (negotiator-%s -d%s%s, or its "
+	      "service), or see negotiator-%s --check", which,
+	      lstat(path, &sb) < 0 ? "no socket at" : "nobody listens on the stale socket", path,
+	      which, given ? " --control-socket " : "", given ? given : "", which);
+}
+
 const char *
 default_control_path(const char *which)
 {

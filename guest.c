@@ -360,18 +360,22 @@ usage(void)
 	       "      --guest-to-host=PATH   port for requests to the host (default: found in\n");
 	printf("                             /sys/class/virtio-ports, /dev/virtio-ports or\n"
 	       "                             debugfs by the name %s)\n"
-	       "      --host-to-guest=PATH   port for the host's requests (by name %s)\n"
+	       "      --host-to-guest=PATH   port for the host's requests (by name\n"
+	       "                             %s)\n"
 	       "                             (a PATH of unix:SOCKET connects to a UNIX socket)\n"
-	       "      --commands-dir=DIR     where to look for commands (repeatable, first wins;\n"
+	       "      --commands-dir=DIR     where to look for commands (repeatable, first\n"
+	       "                             wins;\n"
 	       "                             default %s,\n"
 	       "                             then %s)\n", PORT_G2H, PORT_H2G, USER_COMMANDS_DIR,
 	       BUILTIN_COMMANDS_DIR);
 	printf("      --control-socket=PATH  the daemon's socket for local clients (default\n"
 	       "                             %s; clients\n"
-	       "                             try /var/run/negotiator-guest.sock, then their own)\n", default_control_path("guest"));
+	       "                             try /var/run/negotiator-guest.sock, then their\n"
+	       "                             own)\n", default_control_path("guest"));
 	printf("      --wait-ports=SECONDS   a daemon started before its ports exist waits for\n"
 	       "                             them; give up after SECONDS (default 0: for ever)\n");
-	printf("      --control-mode=MODE    permissions of that socket (default 0600: owner only)\n"
+	printf("      --control-mode=MODE    permissions of that socket (default 0600: owner\n"
+	       "                             only)\n"
 	       "      --control-group=GROUP  group of that socket (with --control-mode 0660)\n"
 	       "  -v, --verbose              more messages (twice: trace every frame)\n"
 	       "  -q, --quiet                errors only\n"
@@ -435,7 +439,7 @@ main(int argc, char **argv)
 	struct opt_state st;
 	struct client_req req;
 	const char *control = NULL, *command = NULL, *group = NULL;
-	int key, daemon = 0, list = 0, check = 0, mode = 0600, fd, rc;
+	int key, daemon = 0, list = 0, check = 0, mode = 0600, fd, rc, show = 0;
 
 	std_fds_guard();
 	log_open("negotiator-guest", 0);
@@ -455,9 +459,8 @@ main(int argc, char **argv)
 		case O_H2G: ports[0].given = st.arg; break;
 		case 'v': if (log_level < LOG_LVL_TRACE) log_level++; break;
 		case 'q': log_level = LOG_LVL_ERROR; break;
-		case 'h': usage(); return 0;
-		case O_VERSION: printf("negotiator-guest %s (protocol %d)\n", NEGOTIATOR_VERSION,
-		                       PROTOCOL_VERSION); return 0;
+		case 'h': show = 'h'; break;
+		case O_VERSION: show = 'V'; break;
 		case O_COMMANDS: commands_dir_add(st.arg); break;
 		case O_CONTROL: control = st.arg; break;
 		case O_MODE: mode = cli_mode(st.arg); break;
@@ -466,6 +469,8 @@ main(int argc, char **argv)
 		case O_WAIT: wait_ports = cli_seconds("wait-ports", st.arg); break;
 		}
 	}
+	if (show)
+		return cli_show(show, &st, usage);
 	if (st.noperands) {
 		fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
 		        st.operands[0]);
@@ -493,6 +498,7 @@ main(int argc, char **argv)
 	if (fd < 0) {
 		fd = open_direct(&ports[1], req.timeout);
 		if (fd < 0) {
+			control_missing(control, "guest");
 			free_argv(req.argv);
 			return EXIT_AGENT;
 		}

@@ -855,12 +855,13 @@ usage(void)
 	       "  -t, --timeout=SECONDS    give up after SECONDS (default 10, 0 = never; with\n"
 	       "                           several guests, for each guest's call)\n");
 	printf("  -a, --all                -e or -c on every guest with channels (see below)\n"
-	       "      --max-parallel=N     at most N guests' calls at once (1 to %d, default %d)\n",
+	       "      --max-parallel=N     at most N guests' calls at once (1 to %d,\n"
+	       "                           default %d)\n",
 	       MAX_CALLS, FANOUT_PARALLEL);
 	printf("      --json               with -g, -c, -e, --status: one JSON object per guest\n"
-	       "                           and line on stdout, when its call ends: guest, status,\n"
-	       "                           signal, failure, message, stdout, stderr (at most\n"
-	       "                           %lu MiB each; beyond: \"truncated\":true),\n"
+	       "                           and line on stdout, when its call ends: guest,\n"
+	       "                           status, signal, failure, message, stdout, stderr\n"
+	       "                           (at most %lu MiB each; beyond: \"truncated\":true),\n"
 	       "                           elapsed_ms (-c: commands); see negotiator-host(8)\n"
 	       "  -d, --daemon             run the host daemon (in the foreground)\n",
 	       CAPTURE_MAX / 1048576UL);
@@ -887,17 +888,20 @@ usage(void)
 	printf("      --control-socket=PATH  the daemon's socket for local clients (default\n"
 	       "                           %s; clients\n"
 	       "                           try /var/run/negotiator-host.sock, then their own)\n", default_control_path("host"));
-	printf("      --control-mode=MODE  permissions of that socket (default 0600: owner only)\n"
+	printf("      --control-mode=MODE  permissions of that socket (default 0600: owner\n"
+	       "                           only)\n"
 	       "      --control-group=GROUP  group of that socket (with --control-mode 0660)\n"
-	       "      --scan-interval=SECONDS  rescan the channel directory this often (default 10)\n");
+	       "      --scan-interval=SECONDS  rescan the channel directory this often\n"
+	       "                           (default 10)\n");
 	printf("      --policy=FILE        which commands each guest may run (default\n"
-	       "                           %s if it exists; reread on SIGHUP)\n"
-	       "      --no-policy          every guest may run every command\n"
+	       "                           %s if it exists;\n"
+	       "                           reread on SIGHUP)\n", POLICY_FILE);
+	printf("      --no-policy          every guest may run every command\n"
 	       "      --event-loop=BACKEND the daemon's event loop: epoll (the default where\n"
 	       "                           built in) or select (portable; also\n"
 	       "                           NEGOTIATOR_EVENT_LOOP=select in the environment)\n"
 	       "  -h, --help               show this help\n"
-	       "      --version            show the version\n", POLICY_FILE);
+	       "      --version            show the version\n");
 	printf("\n"
 	       "Several guests (two or more GUEST_NAMEs, or --all) go through the host daemon\n"
 	       "(none running: an error), over one connection, --max-parallel at a time.\n"
@@ -1147,7 +1151,7 @@ main(int argc, char **argv)
 	struct client_req req;
 	struct fanout_req fr;
 	const char *control = NULL, *command = NULL, *group = NULL;
-	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc, i;
+	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc, i, show = 0;
 	int no_policy = 0, all = 0, parallel = FANOUT_PARALLEL, json = 0;
 	int status = 0, libvirt_xml = 0, check = 0, timeout_given = 0;
 	char why[PATH_MAX + 300];
@@ -1171,9 +1175,8 @@ main(int argc, char **argv)
 		case 'd': daemon = 1; break;
 		case 'v': if (log_level < LOG_LVL_TRACE) log_level++; break;
 		case 'q': log_level = LOG_LVL_ERROR; break;
-		case 'h': usage(); return 0;
-		case O_VERSION: printf("negotiator-host %s (protocol %d)\n", NEGOTIATOR_VERSION,
-		                       PROTOCOL_VERSION); return 0;
+		case 'h': show = 'h'; break;
+		case O_VERSION: show = 'V'; break;
 		case O_CHANNELS: channels_dir = st.arg; channels_dir_given = 1; break;
 		case O_CONNECT: virsh_uri = st.arg; break;
 		case O_COMMANDS: commands_dir_add(st.arg); break;
@@ -1199,6 +1202,8 @@ main(int argc, char **argv)
 			break;
 		}
 	}
+	if (show)
+		return cli_show(show, &st, usage);
 	if (no_policy && policy_given) {
 		fprintf(stderr, "%s: give --policy or --no-policy, not both (try --help)\n", progname);
 		return EXIT_USAGE;
@@ -1301,6 +1306,7 @@ main(int argc, char **argv)
 		fd = connect_guest(req.target, why, sizeof why);
 		if (fd < 0) {
 			error("%s", why);
+			control_missing(control, "host");
 			rc = json ? json_failed(req.guest, req.op == OP_LIST, "channel", why) : 0;
 			free_argv(req.argv);
 			return rc ? rc : EXIT_AGENT;

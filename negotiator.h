@@ -222,6 +222,7 @@ int cli_mode(const char *s);
 long cli_seconds(const char *what, const char *s);
 char **cli_command(const char *command);
 void cli_exit_codes(void);
+int cli_show(int show, const struct opt_state *st, void (*usage)(void));   /* -h, --version */
 
 /* ---- protocol (proto.c) ------------------------------------------------- */
 enum msg_type {
@@ -526,6 +527,7 @@ void call_result_json(const char *guest, const struct call_result *r, struct buf
 int client_call(int fd, const struct client_req *req, struct call_result *res);
 int control_connect(const char *given, const char *which);  /* -1: no daemon */
 const char *default_control_path(const char *which);
+void control_missing(const char *given, const char *which);   /* no daemon: why, how */
 
 /* ---- where guests' channels are: virsh or the directory (discover.c) ---- */
 struct found {

@@ -748,6 +748,17 @@ $HOST --help > "$T/out" 2>&1; rc=$?
 check "--help works" test "$rc" = 0 -a -s "$T/out"
 $GUEST --version > "$T/out" 2>&1; rc=$?
 check "--version works" has "$T/out" "negotiator-guest"
+for prog in "$HOST" "$GUEST"; do
+	$prog --help > "$T/out" 2>&1
+	check "${prog%% *} --help: every line fits in 79 columns" \
+		eval 'test -s "$T/out" && test -z "$(awk "length > 79" "$T/out")"'
+	$prog --version --bogus > "$T/out" 2> "$T/err"; rc=$?
+	check "${prog%% *} --version --bogus: usage error 2, nothing on stdout ($rc)" \
+		eval 'test "$rc" = 2 && test ! -s "$T/out" && grep -q "unknown option --bogus" "$T/err"'
+	$prog --help extra > "$T/out" 2> "$T/err"; rc=$?
+	check "${prog%% *} --help extra: usage error 2 ($rc)" \
+		eval 'test "$rc" = 2 && grep -q "unexpected argument: extra" "$T/err"'
+done
 
 # no daemon and no port: the error names every place port discovery looked
 mkdir -p "$T/root/dev"
@@ -756,6 +767,12 @@ NEGOTIATOR_SYSROOT="$T/root" $B/negotiator-guest --control-socket "$T/none.sock"
 check "no virtio port: exit 125" [ "$rc" -eq 125 ]
 check "no virtio port: sysfs, udev and /dev/vport* tried" \
 	grep -q "tried $T/root/sys/class/virtio-ports (missing); .*/dev/virtio-ports/.* (missing); .*/dev/vport\* (none)" "$T/out"
+check "no virtio port, no daemon: says the daemon is not running, where, how to start it" \
+	grep -qx "negotiator-guest: error: the guest daemon is not running: no socket at $T/none.sock; start it (negotiator-guest -d --control-socket $T/none.sock, or its service), or see negotiator-guest --check" "$T/out"
+$B/negotiator-host --channels-dir "$T/nochan" --control-socket "$T/none.sock" vm1 -e x \
+	> "$T/out" 2>&1; rc=$?
+check "host client, no daemon, no channel: 125, and the daemon is not running at the socket given ($rc)" \
+	eval 'test "$rc" = 125 && grep -qx "negotiator-host: error: the host daemon is not running: no socket at $T/none.sock; start it (negotiator-host -d --control-socket $T/none.sock, or its service), or see negotiator-host --check" "$T/out"'
 
 # a daemon started before its ports exist waits for them: one line, then it
 # finds them; --wait-ports gives up with a clear message

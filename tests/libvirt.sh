@@ -87,11 +87,13 @@ for g in $LONG mid flat custom; do
 done
 vhost -e whoami halfway > "$T/out" 2> "$T/err"; rc=$?
 check "a guest with one channel: 125, and says so" \
-	test "$rc" = 125 -a "$(cat "$T/err")" = \
+	test "$rc" = 125 -a "$(head -n 1 "$T/err")" = \
 	"negotiator-host: error: no such guest: halfway (it has only one of the two negotiator channels)"
+check "... and, no daemon serving, that it is not running" \
+	grep -q "^negotiator-host: error: the host daemon is not running: no socket at $T/none.sock; " "$T/err"
 vhost -e whoami plain > "$T/out" 2> "$T/err"; rc=$?
 check "a domain without negotiator channels: 125, no such guest" \
-	test "$rc" = 125 -a "$(cat "$T/err")" = "negotiator-host: error: no such guest: plain (no running domain of that name with negotiator channels)"
+	test "$rc" = 125 -a "$(head -n 1 "$T/err")" = "negotiator-host: error: no such guest: plain (no running domain of that name with negotiator channels)"
 
 : > "$T/fv/calls"
 vhost -g --channels-dir "$T/chan" > "$T/out" 2> "$T/err"
