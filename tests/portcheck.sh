@@ -183,7 +183,7 @@ t_musl() {
 	need musl-gcc=musl-tools strip=binutils
 	copy_tree "$t"
 	build "$W/$t" CC=musl-gcc LDFLAGS=-static all tests/unit tests/standin tests/poke tests/negbench \
-		tests/hostile tests/pypeer tests/fakehost ||
+		tests/hostile tests/pypeer tests/fakehost tests/jsoncheck ||
 		fail "musl-gcc static: build failed: $(build_error)"
 	for b in host guest; do
 		"$W/$t/negotiator-$b" --version || fail "negotiator-$b --version failed"
