@@ -538,11 +538,12 @@ call_loop(struct client *c, int fd)
 			break;
 		}
 		if (fdset_has(&r, sig_fd()) && (rc = sig_next()) != 0) {
-			char why[64];
+			char why[64], sn[24];
 
 			if (c->sent)
 				link_sendf(&c->link, "cancel %lu", CALL_ID);
-			snprintf(why, sizeof why, "interrupted by signal %d; call cancelled", rc);
+			snprintf(why, sizeof why, "interrupted by %s; call cancelled",
+			         signal_name(rc, sn));
 			finish_local(c, 128 + rc, "agent", why);
 			break;
 		}
@@ -615,8 +616,13 @@ client_run(int fd, const struct client_req *req)
 	memset(&c, 0, sizeof c);
 	call_start(&c, fd, req, 1, 2);
 	call_loop(&c, fd);
-	if (c.reason[0])
+	if (c.reason[0]) {
 		error("%s", c.reason);
+	} else if (c.exited && c.exit_signaled) {
+		char sn[24];
+
+		error("remote command killed by %s", signal_name(c.exit_code, sn));
+	}
 	call_end(&c);
 	return c.code;
 }

@@ -771,9 +771,9 @@ read_link(struct fanout *f)
 static void
 on_signal(struct fanout *f, int sig)
 {
-	char why[80];
+	char why[80], sn[24];
 
-	snprintf(why, sizeof why, "interrupted by signal %d; calls cancelled", sig);
+	snprintf(why, sizeof why, "interrupted by %s; calls cancelled", signal_name(sig, sn));
 	stop_all(f, 128 + sig, why);
 }
 

@@ -86,6 +86,7 @@ void trace(const char *fmt, ...);
 void log_at(int level, const char *fmt, ...);   /* LOG_LVL_... */
 /* copy peer-supplied text into dst with control characters escaped */
 const char *escape_text(char *dst, size_t dstlen, const void *src, size_t len);
+const char *signal_name(int sig, char *buf);   /* "SIGKILL", or "signal N" */
 
 /* ---- memory ------------------------------------------------------------ */
 void *xmalloc(size_t n);

@@ -205,7 +205,7 @@ wait_until test -s "$T/int.vm1.child" -a -s "$T/int.vm2.child"
 kill -INT $c
 wait $c; rc=$?
 check "interrupted by SIGINT: exit 130, one line" \
-	test "$rc" = 130 -a "$(cat "$T/err")" = "negotiator-host: error: interrupted by signal 2; calls cancelled"
+	test "$rc" = 130 -a "$(cat "$T/err")" = "negotiator-host: error: interrupted by SIGINT; calls cancelled"
 check "... and the remote commands are cancelled, on both guests" \
 	eval 'test -s "$T/int.vm1.child" -a -s "$T/int.vm2.child" && all_gone "$T/int" .child'
 rm -f "$T"/end.*

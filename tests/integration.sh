@@ -135,8 +135,10 @@ $GUEST -e exit3 > "$T/out" 2>&1; rc=$?
 check "exit status 3 passed through (guest->host)" test "$rc" = 3
 $HOST vm1 -e 'echo-args' > /dev/null 2>&1; rc=$?
 check "exit status 0" test "$rc" = 0
-$HOST vm1 -e killself > /dev/null 2>&1; rc=$?
+$HOST vm1 -e killself > /dev/null 2>"$T/err"; rc=$?
 check "killed by SIGTERM: exit 143 (128+15)" test "$rc" = 143
+check "... and one line names the signal" test "$(cat "$T/err")" = \
+	"negotiator-host: error: remote command killed by SIGTERM"
 $HOST vm1 -e noexec > /dev/null 2>"$T/err"; rc=$?
 check "not executable: exit 126 with a message" test "$rc" = 127 -o "$rc" = 126
 check "not executable is 126" test "$rc" = 126
