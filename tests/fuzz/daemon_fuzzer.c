@@ -285,7 +285,7 @@ drop_channel(int i)
 {
 	struct link *l = sides[i].l;
 
-	daemon_remove_link(l);
+	daemon_remove_link(l, NULL);
 	CHECK(l->ncalls == 0, "%s removed with %d call(s) still using it", l->name, l->ncalls);
 	free(l);
 	sides[i].l = NULL;
@@ -752,7 +752,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct link *l = sides[i].l;
 
 		if (l && linked(l)) {
-			daemon_remove_link(l);
+			daemon_remove_link(l, NULL);
 			CHECK(l->ncalls == 0, "%s removed with %d call(s)", l->name, l->ncalls);
 			free(l);
 		}
