@@ -17,15 +17,6 @@ B=$(cd "${1:-.}" && pwd)
 . "$(dirname "$0")/lib.sh"
 suite_tmp fanout
 
-wait_until() { # CMD...: retry for up to 10 s
-	n=0
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && return 1
-		sleep 0.1
-	done
-	return 0
-}
 alive() { kill -0 "$1" 2>/dev/null; }
 gone() { ! kill -0 "$1" 2>/dev/null ||
 	[ "$(sed -n 's/.*) \(.\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)" = Z ]; }

@@ -23,16 +23,6 @@ H2G=negotiator-host-to-guest.0
 G2H=negotiator-guest-to-host.0
 REL=9.9.9-test
 
-wait_until() { # CMD...: retry for up to 10 s
-	n=0
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && return 1
-		sleep 0.1
-	done
-	return 0
-}
-
 # ---- fake guests ------------------------------------------------------------------------
 # root DIR: a tree with the driver loaded and no port yet
 root() {

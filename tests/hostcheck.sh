@@ -19,15 +19,6 @@ S=$(cd "$(dirname "$0")" && pwd)
 . "$S/lib.sh"
 suite_tmp hostcheck
 
-wait_until() { # CMD...: retry for up to 10 s
-	n=0
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && return 1
-		sleep 0.1
-	done
-	return 0
-}
 line() { grep -qxF -- "$1" "$T/out"; }          # exactly this line in the output
 noline() { ! grep -qF -- "$1" "$T/out"; }       # nothing with this in it
 show() { sed 's/^/# /' "$T/out"; }

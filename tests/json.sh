@@ -20,15 +20,6 @@ B=$(cd "${1:-.}" && pwd)
 suite_tmp json
 PIDFILE_SIGNAL=KILL
 
-wait_until() { # CMD...: retry for up to 10 s
-	n=0
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && return 1
-		sleep 0.1
-	done
-	return 0
-}
 J="$B/tests/jsoncheck"
 valid() { "$J" < "$1"; }
 lines() { test "$(wc -l < "$1" | tr -d ' ')" = "$2"; }

@@ -28,3 +28,13 @@ suite_tmp() {
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM
 }
+
+wait_until() { # CMD...: retry for up to 10 s
+	n=0
+	while ! "$@" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ $n -gt 100 ] && return 1
+		sleep 0.1
+	done
+	return 0
+}

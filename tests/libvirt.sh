@@ -24,15 +24,6 @@ S=$(cd "$(dirname "$0")" && pwd)
 . "$S/lib.sh"
 suite_tmp libvirt
 
-wait_until() { # CMD...: retry for up to 10 s
-	n=0
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && return 1
-		sleep 0.1
-	done
-	return 0
-}
 has() { grep -q -- "$2" "$1"; }
 count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
 
