@@ -21,7 +21,7 @@ is_mode() { [ "$(mode "$1")" = "$2" ]; }
 mkdir "$T/src"
 (cd "$SRC" && cp -R Makefile GNUmakefile ./*.c ./*.h compat scripts man "$T/src/")
 rm -f "$T/src/paths.h" "$T/src"/compat/*.o "$T/src/compat/config.h" "$T/src/compat/config.stamp"
-make -C "$T/src" install PREFIX=/usr DESTDIR="$T/root" > "$T/make.log" 2>&1; rc=$?
+(cd "$T/src" && make install PREFIX=/usr DESTDIR="$T/root" > "$T/make.log" 2>&1); rc=$?
 check "make install PREFIX=/usr DESTDIR=...: exit 0 ($rc)" test "$rc" = 0
 R=$T/root
 for f in usr/bin/negotiator-host usr/bin/negotiator-guest \
@@ -41,10 +41,10 @@ check "the init.d script runs (exit 0 on --help or an unknown action, never 126)
 	eval 'sh -c "\"$R/usr/share/negotiator/init.d/negotiator-host\" bogus-action" >/dev/null 2>&1; test $? -ne 126'
 check "the installed host program knows its built-in commands' directory" \
 	eval '"$R/usr/bin/negotiator-host" --help | grep -q "/usr/lib/negotiator/builtin-commands"'
-make -C "$T/src" install PREFIX=/opt/neg DESTDIR="$T/root2" > "$T/make2.log" 2>&1; rc=$?
+(cd "$T/src" && make install PREFIX=/opt/neg DESTDIR="$T/root2" > "$T/make2.log" 2>&1); rc=$?
 check "PREFIX=/opt/neg: programs and built-ins under it ($rc)" \
 	eval 'test "$rc" = 0 && test -x "$T/root2/opt/neg/bin/negotiator-guest" && test -d "$T/root2/opt/neg/lib/negotiator/builtin-commands"'
-make -C "$T/src" uninstall PREFIX=/usr DESTDIR="$T/root" > "$T/make3.log" 2>&1
+(cd "$T/src" && make uninstall PREFIX=/usr DESTDIR="$T/root" > "$T/make3.log" 2>&1)
 check "make uninstall removes the programs" test ! -e "$R/usr/bin/negotiator-host"
 
 echo "$PASS passed, $FAIL failed"
