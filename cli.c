@@ -9,13 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-usage_fail(const char *what, const char *value)
-{
-	fprintf(stderr, "%s: invalid %s: %s (try --help)\n", progname, what, value);
-	exit(EXIT_USAGE);
-}
-
 int
 cli_mode(const char *s)
 {
@@ -23,7 +16,7 @@ cli_mode(const char *s)
 	long m = strtol(s, &end, 8);
 
 	if (!*s || *end || m < 0 || m > 0777)
-		usage_fail("--control-mode (octal, like 0660)", s);
+		usage_error("invalid --control-mode (octal, like 0660): %s", s);
 	return (int)m;
 }
 
@@ -33,7 +26,7 @@ cli_seconds(const char *what, const char *s)
 	long v;
 
 	if (parse_seconds(s, &v) < 0)
-		usage_fail(what, s);
+		usage_error("invalid %s: %s", what, s);
 	return v;
 }
 
@@ -42,11 +35,8 @@ cli_seconds(const char *what, const char *s)
 int
 cli_show(int show, const struct opt_state *st, void (*usage)(void))
 {
-	if (st->noperands) {
-		fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
-		        st->operands[0]);
-		return EXIT_USAGE;
-	}
+	if (st->noperands)
+		usage_error("unexpected argument: %s", st->operands[0]);
 	if (show == 'h')
 		usage();
 	else
@@ -62,10 +52,10 @@ cli_command(const char *command)
 	char **argv = shlex_split(command, &err);
 
 	if (!argv)
-		usage_fail("command", err);
+		usage_error("invalid command: %s", err);
 	if (!valid_command_name(argv[0], strlen(argv[0]))) {
-		fprintf(stderr, "%s: invalid command name: %s (allowed: A-Z a-z 0-9 . _ + -, "
-		        "not starting with . or -)\n", progname, argv[0]);
+		error("invalid command name: %s (allowed: A-Z a-z 0-9 . _ + -, not starting with "
+		      ". or -)", argv[0]);
 		free_argv(argv);
 		exit(EXIT_NOTFOUND);
 	}
@@ -78,5 +68,9 @@ cli_exit_codes(void)
 	printf("\n"
 	       "Exit status: the remote command's status; 128+N if it died of signal N;\n"
 	       "124 timeout; 125 agent or channel failure; 126 command not executable\n"
-	       "or not allowed; 127 command not found; 2 usage error.\n");
+	       "or not allowed; 127 command not found; 2 usage error.\n"
+	       "\n"
+	       "Options may follow operands, and a long option may be cut short where no\n"
+	       "other begins so (--exec, --list-c).  Without -d, -e or another action,\n"
+	       "this help is shown (exit 0), as python-negotiator did.\n");
 }

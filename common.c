@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 const char *progname = "negotiator";
+const char *commands_side = "local";
 
 /* A program started with descriptor 0, 1 or 2 closed would hand that
  * number to its first open() or socket(): a CLI's control socket would
@@ -109,7 +111,7 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	if (log_level < LOG_LVL_ERROR)
 		log_level = LOG_LVL_ERROR;
-	log_line(LOG_LVL_ERROR, "fatal", fmt, ap);
+	log_line(LOG_LVL_ERROR, "error", fmt, ap);
 	va_end(ap);
 	exit(EXIT_AGENT);
 }
@@ -667,6 +669,46 @@ user_label(unsigned long uid, char *out, size_t outlen)
 		snprintf(out, outlen, "%s (uid %lu)", pw->pw_name, uid);
 	else
 		snprintf(out, outlen, "uid %lu", uid);
+}
+
+/* Who may use path, for a "permission denied": "owner root, group kvm,
+ * mode 0660" of path, or of the first directory on its way that this
+ * user may not search ("directory /var/lib/x: owner ..."). */
+void
+access_hint(const char *path, char *out, size_t outlen)
+{
+	char dir[4096], owner[64], group[64], *slash;
+	struct group *gr;
+	struct passwd *pw;
+	struct stat st;
+	const char *what = path;
+	int saved = errno;
+
+	strlcpy(dir, path, sizeof dir);
+	for (slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (access(dir, X_OK) < 0 && errno == EACCES) {
+			what = dir;
+			break;
+		}
+		*slash = '/';
+	}
+	if (stat(what, &st) < 0) {
+		snprintf(out, outlen, "%s: %s", what, strerror(errno));
+		errno = saved;
+		return;
+	}
+	if ((pw = getpwuid(st.st_uid)) != NULL)
+		strlcpy(owner, pw->pw_name, sizeof owner);
+	else
+		snprintf(owner, sizeof owner, "uid %lu", (unsigned long)st.st_uid);
+	if ((gr = getgrgid(st.st_gid)) != NULL)
+		strlcpy(group, gr->gr_name, sizeof group);
+	else
+		snprintf(group, sizeof group, "gid %lu", (unsigned long)st.st_gid);
+	snprintf(out, outlen, "%s%s: owner %s, group %s, mode %04o", what == path ? "" :
+	         "directory ", what, owner, group, (unsigned)(st.st_mode & 07777));
+	errno = saved;
 }
 
 /* Bind with a restrictive umask so the socket is never briefly wider

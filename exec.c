@@ -30,11 +30,7 @@ void
 commands_dir_add(const char *dir)
 {
 	if (ncommands_dirs == (int)(sizeof commands_dirs / sizeof commands_dirs[0]))
-	{
-		fprintf(stderr, "%s: too many --commands-dir options (at most %d)\n", progname,
-		        ncommands_dirs);
-		exit(EXIT_USAGE);
-	}
+		usage_error("too many --commands-dir options (at most %d)", ncommands_dirs);
 	commands_dirs[ncommands_dirs++] = dir;
 }
 
@@ -73,6 +69,35 @@ command_find(const char *name, char *path, size_t pathlen)
 			seen = 1;
 	}
 	return seen ? EXIT_NOEXEC : EXIT_NOTFOUND;
+}
+
+/* Why command_find() failed (rc), said so that the caller on the other
+ * side knows where to look: "command not found in the guest's commands:
+ * NAME (searched DIR, DIR)". */
+void
+command_find_failure(int rc, const char *name, char *why, size_t whylen)
+{
+	char path[4096];
+	struct stat st;
+	size_t n;
+	int i;
+
+	if (rc == EXIT_NOEXEC)
+		for (i = 0; i < ncommands_dirs; i++) {
+			snprintf(path, sizeof path, "%s/%s", commands_dirs[i], name);
+			if (stat(path, &st) == 0 && !is_executable_file(path)) {
+				snprintf(why, whylen, "command not executable in the %s's commands: "
+				         "%s (%s is not an executable regular file)", commands_side,
+				         name, path);
+				return;
+			}
+		}
+	n = (size_t)snprintf(why, whylen, "command not found in the %s's commands: %s "
+	                     "(searched ", commands_side, name);
+	for (i = 0; i < ncommands_dirs && n < whylen; i++)
+		n += (size_t)snprintf(why + n, whylen - n, "%s%s", i ? ", " : "", commands_dirs[i]);
+	if (n < whylen)
+		snprintf(why + n, whylen - n, ")");
 }
 
 static int

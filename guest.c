@@ -356,7 +356,9 @@ usage(void)
 	       "                             who holds them, daemon, commands directories):\n"
 	       "                             one \"ok:\" or \"problem: ...; fix: ...\" line each;\n"
 	       "                             exit 0 when all is well, 1 on any problem\n");
-	printf("  -c, --character-device=PATH  the guest-to-host port (same as --guest-to-host)\n"
+	printf("  -c, --character-device=PATH  the port this mode opens (as python did):\n"
+	       "                             with -d the host-to-guest port, with -l or -e the\n"
+	       "                             guest-to-host port\n"
 	       "      --guest-to-host=PATH   port for requests to the host (default: found in\n");
 	printf("                             /sys/class/virtio-ports, /dev/virtio-ports or\n"
 	       "                             debugfs by the name %s)\n"
@@ -427,10 +429,33 @@ open_direct(struct port *p, long timeout)
 		error("unable to find the virtio port %s (is the channel configured and "
 		      "virtio_console loaded?); tried %s%s%s", p->name, p->tried,
 		      p->no_multiport ? "; " : "", p->no_multiport ? NO_MULTIPORT_HINT : "");
-	else
+	else if (errno == EACCES || errno == EPERM) {
+		char hint[600];
+		const char *why = strerror(errno);
+
+		access_hint(p->path, hint, sizeof hint);
+		error("unable to open %s: %s (%s); run as root, or call through the guest "
+		      "daemon (negotiator-guest -d, as root), whose socket its "
+		      "--control-group may open to a group", p->path, why, hint);
+	} else
 		error("unable to open %s: %s%s", p->path, strerror(errno),
 		      errno == EBUSY ? " (another process has it open)" : "");
 	return -1;
+}
+
+/* -c PATH, python-negotiator's meaning: the port that mode opens itself,
+ * the host-to-guest port for the daemon (which serves on it), else the
+ * guest-to-host port.  Our daemon also opens the other one, by name. */
+static void
+character_device(const char *path, int daemon)
+{
+	struct port *p = &ports[daemon ? 0 : 1];
+
+	if (p->given)
+		usage_error("give -c or %s, not both (with%s -d, -c is the %s port)",
+		            daemon ? "--host-to-guest" : "--guest-to-host", daemon ? "" : "out",
+		            p->name);
+	p->given = path;
 }
 
 int
@@ -438,11 +463,12 @@ main(int argc, char **argv)
 {
 	struct opt_state st;
 	struct client_req req;
-	const char *control = NULL, *command = NULL, *group = NULL;
+	const char *control = NULL, *command = NULL, *group = NULL, *chardev = NULL;
 	int key, daemon = 0, list = 0, check = 0, mode = 0600, fd, rc, show = 0;
 
 	std_fds_guard();
 	log_open("negotiator-guest", 0);
+	commands_side = "guest";
 	memset(&st, 0, sizeof st);
 	memset(&req, 0, sizeof req);
 	req.timeout = 10;
@@ -455,7 +481,8 @@ main(int argc, char **argv)
 		case 'e': command = st.arg; break;
 		case 'd': daemon = 1; break;
 		case O_CHECK: check = 1; break;
-		case 'c': case O_G2H: ports[1].given = st.arg; break;
+		case 'c': chardev = st.arg; break;
+		case O_G2H: ports[1].given = st.arg; break;
 		case O_H2G: ports[0].given = st.arg; break;
 		case 'v': if (log_level < LOG_LVL_TRACE) log_level++; break;
 		case 'q': log_level = LOG_LVL_ERROR; break;
@@ -471,16 +498,16 @@ main(int argc, char **argv)
 	}
 	if (show)
 		return cli_show(show, &st, usage);
-	if (st.noperands) {
-		fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
-		        st.operands[0]);
-		return EXIT_USAGE;
+	if (st.noperands)
+		usage_error("unexpected argument: %s", st.operands[0]);
+	if (daemon + list + check + (command != NULL) == 0) {
+		usage();    /* as python-negotiator: the usage, and success */
+		return 0;
 	}
-	if (daemon + list + check + (command != NULL) != 1) {
-		fprintf(stderr, "%s: give exactly one of -d, -l, -e, --check (try --help)\n",
-		        progname);
-		return EXIT_USAGE;
-	}
+	if (daemon + list + check + (command != NULL) > 1)
+		usage_error("give only one of -d, -l, -e, --check");
+	if (chardev)
+		character_device(chardev, daemon);
 	if (check) {
 		const char *given[2];
 

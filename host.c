@@ -946,11 +946,8 @@ max_parallel_arg(const char *s)
 	char *end;
 	long n = strtol(s, &end, 10);
 
-	if (!*s || *end || n < 1 || n > MAX_CALLS) {
-		fprintf(stderr, "%s: invalid --max-parallel (1 to %d): %s (try --help)\n",
-		        progname, MAX_CALLS, s);
-		exit(EXIT_USAGE);
-	}
+	if (!*s || *end || n < 1 || n > MAX_CALLS)
+		usage_error("invalid --max-parallel (1 to %d): %s", MAX_CALLS, s);
 	return (int)n;
 }
 
@@ -1097,6 +1094,20 @@ list_guests_daemon_json(int fd, struct client_req *req)
 	return rc;
 }
 
+/* "permission denied" on a guest's channel socket, which QEMU made as its
+ * own user: whose it is, and who may use it */
+static void
+channel_denied(const char *path, char *why, size_t whylen)
+{
+	char hint[600];
+	int err = errno;
+
+	access_hint(path, hint, sizeof hint);
+	snprintf(why, whylen, "unable to connect to %s: %s (%s); run as root, or call through "
+	         "the host daemon (negotiator-host -d, as root), whose socket its "
+	         "--control-group may open to a group", path, strerror(err), hint);
+}
+
 /* No daemon: connect to the guest's host-to-guest socket ourselves; -1
  * with the reason in why. */
 static int
@@ -1120,7 +1131,9 @@ connect_guest(const char *guest, char *why, size_t whylen)
 	else if (!f->path[0] || !f->path[1])
 		snprintf(why, whylen, "no such guest: %s (it has only one of the two negotiator "
 		         "channels)", guest);
-	else if ((fd = unix_connect(f->path[0])) < 0)
+	else if ((fd = unix_connect(f->path[0])) < 0 && (errno == EACCES || errno == EPERM))
+		channel_denied(f->path[0], why, whylen);
+	else if (fd < 0)
 		snprintf(why, whylen, "unable to connect to %s: %s", f->path[0], strerror(errno));
 	found_free(&fl);
 	return fd;
@@ -1153,13 +1166,14 @@ main(int argc, char **argv)
 	const char *control = NULL, *command = NULL, *group = NULL;
 	int key, daemon = 0, list_guests = 0, list_commands = 0, mode = 0600, fd, rc, i, show = 0;
 	int no_policy = 0, all = 0, parallel = FANOUT_PARALLEL, json = 0;
-	int status = 0, libvirt_xml = 0, check = 0, timeout_given = 0;
+	int status = 0, libvirt_xml = 0, check = 0, timeout_given = 0, actions;
 	char why[PATH_MAX + 300];
 	const char *event_loop = getenv("NEGOTIATOR_EVENT_LOOP");
 	long scan;
 
 	std_fds_guard();
 	log_open("negotiator-host", 0);
+	commands_side = "host";
 	if (getenv("NEGOTIATOR_VIRSH_TIMEOUT_MS") &&   /* for tests: a hung virsh */
 	    atol(getenv("NEGOTIATOR_VIRSH_TIMEOUT_MS")) > 0)
 		virsh_timeout_ms = atol(getenv("NEGOTIATOR_VIRSH_TIMEOUT_MS"));
@@ -1204,77 +1218,53 @@ main(int argc, char **argv)
 	}
 	if (show)
 		return cli_show(show, &st, usage);
-	if (no_policy && policy_given) {
-		fprintf(stderr, "%s: give --policy or --no-policy, not both (try --help)\n", progname);
-		return EXIT_USAGE;
-	}
+	if (no_policy && policy_given)
+		usage_error("give --policy or --no-policy, not both");
 	if (no_policy)
 		policy_path = NULL;
-	if (virsh_uri && channels_dir_given) {
-		fprintf(stderr, "%s: give --connect or --channels-dir, not both (try --help)\n",
-		        progname);
-		return EXIT_USAGE;
-	}
-	if (virsh_uri && !virsh_present()) {
-		fprintf(stderr, "%s: --connect needs virsh, and there is none on PATH\n", progname);
-		return EXIT_USAGE;
-	}
+	if (virsh_uri && channels_dir_given)
+		usage_error("give --connect or --channels-dir, not both");
+	if (virsh_uri && !virsh_present())
+		usage_error("--connect needs virsh, and there is none on PATH");
 	if (!event_loop || !*event_loop)
 		event_loop = loop_has("epoll") ? "epoll" : "select";
-	if (!loop_has(event_loop)) {
-		fprintf(stderr, "%s: unknown event loop: %s (this build has select%s) (try --help)\n",
-		        progname, event_loop, loop_has("epoll") ? " and epoll" : "");
-		return EXIT_USAGE;
-	}
+	if (!loop_has(event_loop))
+		usage_error("unknown event loop: %s (this build has select%s)", event_loop,
+		            loop_has("epoll") ? " and epoll" : "");
 	daemon_event_loop = event_loop;
-	if (daemon + list_guests + list_commands + (command != NULL) + status + libvirt_xml +
-	    check != 1) {
-		fprintf(stderr, "%s: give exactly one of -d, -g, -c, -e, --status, --libvirt-xml, "
-		        "--check (try --help)\n", progname);
-		return EXIT_USAGE;
+	actions = daemon + list_guests + list_commands + (command != NULL) + status +
+	          libvirt_xml + check;
+	if (actions == 0) {    /* as python-negotiator: the usage, and success */
+		usage();
+		return 0;
 	}
-	if ((daemon || libvirt_xml || check) && json) {
-		fprintf(stderr, "%s: --json goes with -g, -c, -e or --status (try --help)\n", progname);
-		return EXIT_USAGE;
-	}
-	if ((daemon || list_guests || status || libvirt_xml || check) && all) {
-		fprintf(stderr, "%s: --all goes with -e or -c (try --help)\n", progname);
-		return EXIT_USAGE;
-	}
+	if (actions > 1)
+		usage_error("give only one of -d, -g, -c, -e, --status, --libvirt-xml, --check");
+	if ((daemon || libvirt_xml || check) && json)
+		usage_error("--json goes with -g, -c, -e or --status");
+	if ((daemon || list_guests || status || libvirt_xml || check) && all)
+		usage_error("--all goes with -e or -c");
 	for (i = 0; i < st.noperands; i++)
-		if (!valid_guest_name(st.operands[i], strlen(st.operands[i]))) {
-			fprintf(stderr, "%s: invalid guest name: %s\n", progname, st.operands[i]);
-			return EXIT_USAGE;
-		}
+		if (!valid_guest_name(st.operands[i], strlen(st.operands[i])))
+			usage_error("invalid guest name: %s", st.operands[i]);
 	if (status)
 		return host_status_cmd(control, st.operands, st.noperands,
 		                       timeout_given ? req.timeout : STATUS_TIMEOUT, json);
 	if (libvirt_xml) {
-		if (st.noperands > 1) {
-			fprintf(stderr, "%s: --libvirt-xml takes one guest name at most (try --help)\n",
-			        progname);
-			return EXIT_USAGE;
-		}
+		if (st.noperands > 1)
+			usage_error("--libvirt-xml takes one guest name at most");
 		return host_libvirt_xml(st.noperands ? st.operands[0] : NULL);
 	}
 	if (check) {
-		if (st.noperands > 1) {
-			fprintf(stderr, "%s: --check takes one guest name at most (try --help)\n",
-			        progname);
-			return EXIT_USAGE;
-		}
+		if (st.noperands > 1)
+			usage_error("--check takes one guest name at most");
 		return host_check_cmd(control, st.noperands ? st.operands[0] : NULL);
 	}
-	if (all && st.noperands) {
-		fprintf(stderr, "%s: give guest names or --all, not both (try --help)\n", progname);
-		return EXIT_USAGE;
-	}
+	if (all && st.noperands)
+		usage_error("give guest names or --all, not both");
 	if (daemon || list_guests) {
-		if (st.noperands) {
-			fprintf(stderr, "%s: unexpected argument: %s (try --help)\n", progname,
-			        st.operands[0]);
-			return EXIT_USAGE;
-		}
+		if (st.noperands)
+			usage_error("unexpected argument: %s", st.operands[0]);
 		if (daemon)
 			return run_daemon(control, mode, group);
 		fd = control_connect(control, "host");
@@ -1284,10 +1274,8 @@ main(int argc, char **argv)
 		req.target = "";
 		return json ? list_guests_daemon_json(fd, &req) : client_run(fd, &req);
 	}
-	if (st.noperands == 0 && !all) {
-		fprintf(stderr, "%s: missing GUEST_NAME (try --help)\n", progname);
-		return EXIT_USAGE;
-	}
+	if (st.noperands == 0 && !all)
+		usage_error("missing GUEST_NAME");
 	req.op = command ? OP_EXEC : OP_LIST;
 	if (command)
 		req.argv = cli_command(command);

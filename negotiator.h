@@ -74,6 +74,8 @@
 /* ---- logging (common.c) ---------------------------------------------- */
 enum { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG, LOG_LVL_TRACE };
 extern const char *progname;
+extern const char *commands_side;   /* "host" or "guest": this side, for messages */
+#define REMOTE_SIDE (strcmp(commands_side, "host") == 0 ? "guest" : "host")
 extern int log_level;
 void std_fds_guard(void);   /* first thing in main: fill closed 0, 1, 2 */
 void log_open(const char *prog, int use_syslog);
@@ -172,6 +174,7 @@ int unix_connect(const char *path);          /* -1 with errno */
 int unix_listen(const char *path, int mode);
 /* "name (uid N)", or "uid N" for a user without a name */
 void user_label(unsigned long uid, char *out, size_t outlen);
+void access_hint(const char *path, char *out, size_t outlen);   /* owner, group, mode */
 int parse_seconds(const char *s, long *out);
 /* shell-like word splitting (python's shlex.split); NULL on error with *err */
 char **shlex_split(const char *s, const char **err);
@@ -217,6 +220,8 @@ struct opt_state {
  * the pointers move, as GNU getopt permutes them); exits with a usage error
  * on a bad option */
 int opt_next(int argc, char **argv, const struct opt_spec *specs, struct opt_state *st);
+/* "prog: error: WHAT (try --help)" and exit EXIT_USAGE */
+void usage_error(const char *fmt, ...);
 
 /* shared command-line checks (cli.c); they exit on bad input */
 int cli_mode(const char *s);
@@ -412,6 +417,7 @@ void commands_dir_add(const char *dir);
 void commands_dir_defaults(void);
 /* 0 found (path filled), or EXIT_NOTFOUND / EXIT_NOEXEC */
 int command_find(const char *name, char *path, size_t pathlen);
+void command_find_failure(int rc, const char *name, char *why, size_t whylen);
 /* newline-separated sorted names of available commands */
 void commands_list(struct buf *out);
 /* start argv[0] (already resolved to path); returns 0 or an exit code with

@@ -1,20 +1,27 @@
 /*
  * opts.c: GNU-style options in plain POSIX C: "-e CMD", "-eCMD", "-vq",
- * "--execute CMD", "--execute=CMD", and "--" to end them.  getopt_long()
- * is a GNU extension, so old and small libcs may not have it.
+ * "--execute CMD", "--execute=CMD", a long name cut short where that is
+ * unambiguous ("--exec", as python's getopt took), and "--" to end them.
+ * getopt_long() is a GNU extension, so old and small libcs may not have it.
+ * Also the one way both programs report a usage error.
  */
 #include "negotiator.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void
-usage_error(const char *fmt, const char *what)
+void
+usage_error(const char *fmt, ...)
 {
-	fprintf(stderr, "%s: ", progname);
-	fprintf(stderr, fmt, what);
-	fprintf(stderr, " (try --help)\n");
+	char what[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	error("%s (try --help)", what);
 	exit(EXIT_USAGE);
 }
 
@@ -27,13 +34,32 @@ add_operand(struct opt_state *st, char *a)
 	st->operands[st->noperands++] = a;
 }
 
+/* The option named name[0..len): its full name, else the only one that
+ * begins so ("--list-c" for --list-commands); two or more is a usage error
+ * that names them. */
 static const struct opt_spec *
 find_long(const struct opt_spec *specs, const char *name, size_t len)
 {
-	for (; specs->name || specs->key; specs++)
-		if (specs->name && strlen(specs->name) == len && strncmp(specs->name, name, len) == 0)
-			return specs;
-	return NULL;
+	const struct opt_spec *o, *found = NULL;
+	char names[400];
+	int n = 0;
+
+	names[0] = '\0';
+	for (o = specs; o->name || o->key; o++) {
+		if (!o->name || strncmp(o->name, name, len) != 0)
+			continue;
+		if (strlen(o->name) == len)
+			return o;
+		if (n++ < 6 && strlen(names) + strlen(o->name) + 5 < sizeof names) {
+			strcat(names, n > 1 ? ", --" : "--");
+			strcat(names, o->name);
+		}
+		found = o;
+	}
+	if (n > 1)
+		usage_error("ambiguous option --%.*s: it could be %s%s", (int)len, name, names,
+		            n > 6 ? ", ..." : "");
+	return found;
 }
 
 static const struct opt_spec *
@@ -50,7 +76,7 @@ long_option(int argc, char **argv, const struct opt_spec *specs, struct opt_stat
 {
 	const char *name = argv[st->ind++] + 2, *eq = strchr(name, '=');
 	size_t len = eq ? (size_t)(eq - name) : strlen(name);
-	const struct opt_spec *o = find_long(specs, name, len);
+	const struct opt_spec *o = len ? find_long(specs, name, len) : NULL;
 
 	if (!o)
 		usage_error("unknown option --%s", name);

@@ -270,7 +270,7 @@ fi
 # ---- usage ------------------------------------------------------------------------------------
 "$B/negotiator-guest" --check -l > "$T/out" 2> "$T/err"; RC=$?
 check "--check with -l: usage error 2" test "$RC" = 2 -a ! -s "$T/out"
-check "... saying the modes" grep -q "give exactly one of -d, -l, -e, --check" "$T/err"
+check "... saying the modes" grep -qx "negotiator-guest: error: give only one of -d, -l, -e, --check (try --help)" "$T/err"
 "$B/negotiator-guest" --check extra > /dev/null 2>&1; RC=$?
 check "--check with an operand: usage error 2" test "$RC" = 2
 

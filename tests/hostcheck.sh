@@ -393,7 +393,7 @@ usage() { # WANT ARGS...
 	want=$1
 	shift
 	$B/negotiator-host "$@" > "$T/out" 2> "$T/err"; rc=$?
-	test "$rc" = 2 -a ! -s "$T/out" -a "$(cat "$T/err")" = "negotiator-host: $want"
+	test "$rc" = 2 -a ! -s "$T/out" -a "$(cat "$T/err")" = "negotiator-host: error: $want"
 }
 check "--check with two guests: usage error (2)" \
 	usage "--check takes one guest name at most (try --help)" --check a b
@@ -401,7 +401,7 @@ check "--check --json: usage error (2)" \
 	usage "--json goes with -g, -c, -e or --status (try --help)" --check --json
 check "--check --all: usage error (2)" usage "--all goes with -e or -c (try --help)" --check --all
 check "--check with -g: usage error (2)" \
-	usage "give exactly one of -d, -g, -c, -e, --status, --libvirt-xml, --check (try --help)" --check -g
+	usage "give only one of -d, -g, -c, -e, --status, --libvirt-xml, --check (try --help)" --check -g
 check "--help lists --check" eval '$B/negotiator-host --help | grep -q "^      --check \[GUEST\]"'
 
 echo "$PASS passed, $FAIL failed"
