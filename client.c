@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -730,6 +731,33 @@ control_try(const char *path, int *denied, const char **where)
 	return -1;
 }
 
+/* "permission denied" on a daemon's socket: whose it is, and what grants
+ * access (the group that the daemon's --control-group gave it, or root) */
+static void
+control_denied(const char *which, const char *path, int err)
+{
+	char hint[600];
+	struct group *gr;
+	struct stat st;
+
+	access_hint(path, hint, sizeof hint);
+	if (strncmp(hint, "directory ", 10) == 0)
+		error("unable to connect to the %s daemon at %s: %s (%s); run as root, or give "
+		      "the daemon a --control-socket in a directory this user may search", which,
+		      path, strerror(err), hint);
+	else if (stat(path, &st) == 0 && (st.st_mode & 0060) == 0060 && st.st_gid != 0 &&
+	    (gr = getgrgid(st.st_gid)) != NULL)
+		error("unable to connect to the %s daemon at %s: %s (%s); its group may: have "
+		      "this user added to group %s (usermod -a -G %s USER, then log in again), "
+		      "or run as root", which, path, strerror(err), hint, gr->gr_name,
+		      gr->gr_name);
+	else
+		error("unable to connect to the %s daemon at %s: %s (%s); run as root, or "
+		      "start the daemon with --control-mode 0660 --control-group GROUP to let "
+		      "a group in", which, path, strerror(err), hint);
+	exit(EXIT_AGENT);
+}
+
 /* The daemon's socket: the one given, else the system-wide one, else (not
  * root) the user's own.  No daemon: -1, and the caller opens the channel.
  * A daemon we may not use is an error: the channel is its, not ours. */
@@ -746,10 +774,8 @@ control_connect(const char *given, const char *which)
 		fd = control_try(given, &denied, &where);
 	else if ((fd = control_try(sys, &denied, &where)) < 0 && geteuid() != 0)
 		fd = control_try(user, &denied, &where);
-	if (fd < 0 && denied) {
-		error("unable to connect to the daemon at %s: %s", where, strerror(denied));
-		exit(EXIT_AGENT);
-	}
+	if (fd < 0 && denied)
+		control_denied(which, where, denied);
 	if (fd < 0)
 		debug("no daemon: using the channel directly");
 	return fd;

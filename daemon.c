@@ -777,9 +777,7 @@ serve_exec(struct link *l, const struct msg *m)
 	}
 	rc = command_find(argv[0], path, sizeof path);
 	if (rc) {
-		snprintf(why, sizeof why, rc == EXIT_NOTFOUND ? "command not found: %s"
-		                                              : "command not executable: %s",
-		         argv[0]);
+		command_find_failure(rc, argv[0], why, sizeof why);
 		send_fail(l, m->id, rc, why);
 		free_argv(argv);
 		return;
@@ -1817,7 +1815,8 @@ in_group(uid_t uid, gid_t gid, gid_t g)
 static int
 client_allowed(int fd, char *why, size_t whylen)
 {
-	char who[96];
+	char who[96], me[96];
+	struct group *gr;
 	uid_t uid;
 	gid_t gid;
 
@@ -1830,7 +1829,20 @@ client_allowed(int fd, char *why, size_t whylen)
 	if (uid == 0 || uid == geteuid() || (group_may && in_group(uid, gid, socket_gid)))
 		return 1;
 	user_label((unsigned long)uid, who, sizeof who);
-	snprintf(why, whylen, "%s may not use the daemon on %s", who, listen_path);
+	me[0] = '\0';
+	if (geteuid() != 0) {
+		strcpy(me, ", ");
+		user_label((unsigned long)geteuid(), me + 2, sizeof me - 2);
+	}
+	gr = group_may ? getgrgid(socket_gid) : NULL;
+	if (gr)
+		snprintf(why, whylen, "%s may not use the daemon on %s: only root%s and group %s "
+		         "may (usermod -a -G %s USER, then log in again)", who, listen_path, me,
+		         gr->gr_name, gr->gr_name);
+	else
+		snprintf(why, whylen, "%s may not use the daemon on %s: only root%s may (the "
+		         "daemon's --control-mode 0660 --control-group GROUP lets a group in)",
+		         who, listen_path, me);
 	return 0;
 }
 
@@ -1840,7 +1852,7 @@ client_allowed(int fd, char *why, size_t whylen)
 static void
 refuse_client(int fd, const char *why)
 {
-	char nonce[17], hello[40], fail[300], frames[400];
+	char nonce[17], hello[40], fail[800], frames[900];
 	int hl, fl, n;
 
 	warn("refused a local client: %s", why);
@@ -1864,7 +1876,7 @@ static void
 accept_clients(void)
 {
 	struct link *l;
-	char name[64], why[300];
+	char name[64], why[700];
 	static unsigned long serial;
 	int fd, n;
 

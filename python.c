@@ -72,6 +72,31 @@ py_error_status(const char *text)
 	return EXIT_AGENT;
 }
 
+/* python's "External command isn't available!\n\nCommand:\nPATH ..."
+ * as one line in our words, the client's error line (a daemon that relays
+ * it is the same program as its client): which side, which command, and
+ * where it looked */
+static int
+py_not_found(struct buf *err, const char *text)
+{
+	const char *cmd = strstr(text, "\nCommand:\n"), *end, *name;
+	char line[600], path[300];
+	size_t n;
+
+	if (!cmd)
+		return -1;
+	cmd += 10;
+	end = cmd + strcspn(cmd, " \n");
+	n = (size_t)(end - cmd);
+	escape_text(path, sizeof path, cmd, n);
+	name = strrchr(path, '/');
+	name = name ? name + 1 : path;
+	snprintf(line, sizeof line, "%s: error: command not found in the %s's commands: %s "
+	         "(python-negotiator looked for %s)\n", progname, REMOTE_SIDE, name, path);
+	buf_append(err, line, strlen(line));
+	return 0;
+}
+
 int
 py_parse_answer(const unsigned char *json, size_t n, int list, struct buf *out,
                 struct buf *err, const char **why)
@@ -120,10 +145,12 @@ py_parse_answer(const unsigned char *json, size_t n, int list, struct buf *out,
 	} else {
 		e = json_get(j, "error");
 		if (e && e->type == J_STRING) {
-			buf_append(err, e->str, e->len);
-			if (e->len && e->str[e->len - 1] != '\n')
-				buf_append(err, "\n", 1);
 			code = py_error_status(e->str);
+			if (code != EXIT_NOTFOUND || py_not_found(err, e->str) < 0) {
+				buf_append(err, e->str, e->len);
+				if (e->len && e->str[e->len - 1] != '\n')
+					buf_append(err, "\n", 1);
+			}
 		} else {
 			*why = "a failure without an error text";
 		}

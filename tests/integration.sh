@@ -142,11 +142,16 @@ check "... and one line names the signal" test "$(cat "$T/err")" = \
 $HOST vm1 -e noexec > /dev/null 2>"$T/err"; rc=$?
 check "not executable: exit 126 with a message" test "$rc" = 127 -o "$rc" = 126
 check "not executable is 126" test "$rc" = 126
+check "... naming the side and the file" test "$(cat "$T/err")" = \
+	"negotiator-host: error: command not executable in the guest's commands: noexec ($T/gc/noexec is not an executable regular file)"
 $HOST vm1 -e no-such-command > /dev/null 2>"$T/err"; rc=$?
 check "not found: exit 127" test "$rc" = 127
-check "not found: one clear line" test "$(cat "$T/err")" = "negotiator-host: error: command not found: no-such-command"
-$GUEST -e no-such-command > /dev/null 2>&1; rc=$?
+check "not found: one line naming the side and the directories searched" \
+	test "$(cat "$T/err")" = "negotiator-host: error: command not found in the guest's commands: no-such-command (searched $T/gc, $T/gc2)"
+$GUEST -e no-such-command > /dev/null 2>"$T/err"; rc=$?
 check "not found from the guest: exit 127" test "$rc" = 127
+check "... saying it is the host's commands, and where" \
+	test "$(cat "$T/err")" = "negotiator-guest: error: command not found in the host's commands: no-such-command (searched $T/hc)"
 $HOST vm1 -e '../../bin/sh' > /dev/null 2>"$T/err"; rc=$?
 check "path as command name refused: 127" test "$rc" = 127
 $HOST vm1 -e .hidden > /dev/null 2>&1; rc=$?
@@ -393,11 +398,12 @@ check "guest booted again: calls work without restarting anything" wait_until re
 # ---- more guests -----------------------------------------------------------------------------
 start_standin vm2 "$T/g2" --scheme domain-id --id 7
 # (this daemon starts with 0, 1 and 2 closed, and logs verbosely: nothing
-# it logs may land in a channel or a socket)
-$GUEST2 -d -v --commands-dir "$T/gc" --host-to-guest "unix:$T/g2/negotiator-host-to-guest.0" \
+# it logs may land in a channel or a socket); its -c is python-negotiator's:
+# under -d, the host-to-guest port
+$GUEST2 -d -v --commands-dir "$T/gc" -c "unix:$T/g2/negotiator-host-to-guest.0" \
 	--guest-to-host "unix:$T/g2/negotiator-guest-to-host.0" 0<&- 1>&- 2>&- &
 PIDS="$PIDS $!"
-check "a guest that appears later is picked up (domain-ID-NAME; daemon started with 0-2 closed)" \
+check "a guest that appears later is picked up (domain-ID-NAME; daemon started with 0-2 closed; -c PATH under -d is the host-to-guest port)" \
 	wait_until $HOST vm2 -e echo-args
 $GUEST2 -e whoami-guest > "$T/out" 2>&1
 check "its commands see NEGOTIATOR_GUEST=vm2" test "$(cat "$T/out")" = "guest=vm2"
@@ -493,6 +499,12 @@ kill -CONT $GUESTPID
 check "F7: a frozen guest daemon: 125, not 124 ($rc)" test "$rc" = 125
 check "F7: ... saying the agent is not answering" has "$T/err" "agent has not answered"
 check "F7: ... and it answers again once thawed" wait_until $HOST vm1 -e echo-args
+kill -STOP $HOSTPID
+$GUEST -t 2 -e echo-args > /dev/null 2> "$T/err"; rc=$?
+kill -CONT $HOSTPID
+check "F7, the other way: a frozen host daemon: 125, not 124 ($rc)" test "$rc" = 125
+check "F7: ... saying the agent is not answering" has "$T/err" "agent has not answered"
+check "F7: ... and the host answers again once thawed" wait_until $GUEST -e echo-args
 # F8: impossible codes from the other side are protocol errors, never success
 for f in "fail 1 0 all is well" "exit 1 signal 0" "exit 1 status 256"; do
 	$HOSTILE "$T/fake.sock" serve "$f" > /dev/null 2>&1 &
@@ -673,8 +685,8 @@ if [ -n "$as_other" ] && [ -n "$peercred" ]; then
 	other "$HOST vm1 -e 'echo-args hi'" > "$T/out" 2>"$T/err"; rc=$?
 	check "host daemon refuses another user, even through a socket made 0666 (125)" \
 		test "$rc" = 125 -a ! -s "$T/out"
-	check "... which is told why" \
-		has "$T/err" "permission denied: nobody (uid $NB_UID) may not use the daemon on $T/host.sock"
+	check "... which is told why, and who may" \
+		has "$T/err" "permission denied: nobody (uid $NB_UID) may not use the daemon on $T/host.sock: only root may (the daemon's --control-mode 0660 --control-group GROUP lets a group in)"
 	check "... and the daemon logs it" has "$T/host.log" "refused a local client: nobody (uid $NB_UID)"
 	other "$GUEST -e 'echo-args hi'" > "$T/out" 2>"$T/err"; rc=$?
 	check "guest daemon refuses another user, even through a socket made 0666 (125)" \
@@ -682,6 +694,25 @@ if [ -n "$as_other" ] && [ -n "$peercred" ]; then
 	check "... and logs it" has "$T/guest.log" "refused a local client: nobody (uid $NB_UID)"
 	chmod 600 "$T/host.sock" "$T/guest.sock"
 	check "... and still serves its own user" $HOST vm1 -e echo-args
+fi
+if [ -n "$as_other" ]; then
+	# permission denied: which file, whose, its mode, and what grants access
+	other "$HOST vm1 -e echo-args" > "$T/out" 2>"$T/err"; rc=$?
+	check "EACCES on the daemon's socket (0600): 125 ($rc)" test "$rc" = 125
+	check "... naming the socket, its owner, group and mode, and what grants access" \
+		has "$T/err" "^negotiator-host: error: unable to connect to the host daemon at $T/host.sock: Permission denied ($T/host.sock: owner root, group [^,]*, mode 0600); run as root, or start the daemon with --control-mode 0660 --control-group GROUP to let a group in$"
+	other "$B/negotiator-host --channels-dir $T/ch --control-socket $T/nb/none.sock vm1 -e echo-args" \
+		> "$T/out" 2>"$T/err"; rc=$?
+	check "EACCES on a guest's channel socket, no daemon: 125 ($rc)" test "$rc" = 125
+	check "... naming the socket, its owner and mode, and the way through the daemon" \
+		has "$T/err" "unable to connect to $T/ch/vm1.negotiator-host-to-guest.0: Permission denied ($T/ch/vm1.negotiator-host-to-guest.0: owner root, group [^,]*, mode 0[0-7]*); run as root, or call through the host daemon"
+	: > "$T/rootport"
+	chmod 600 "$T/rootport"
+	other "$B/negotiator-guest --control-socket $T/nb/none.sock --guest-to-host $T/rootport -e echo-args" \
+		> "$T/out" 2>"$T/err"; rc=$?
+	check "EACCES on the guest's port, no daemon: 125 ($rc)" test "$rc" = 125
+	check "... naming the device, its owner and mode, and the way through the daemon" \
+		has "$T/err" "^negotiator-guest: error: unable to open $T/rootport: Permission denied ($T/rootport: owner root, group [^,]*, mode 0600); run as root, or call through the guest daemon"
 fi
 if [ -n "$as_other" ]; then
 	# --control-mode 0660 --control-group: the group's members are let in
@@ -700,7 +731,13 @@ if [ -n "$as_other" ]; then
 			$B/negotiator-host --control-socket "$T/grp2.sock" -g > "$T/out" 2>"$T/err"; rc=$?
 		check "... a user outside the group is not, even through a socket made 0666" \
 			test "$rc" = 125 -a ! -s "$T/out"
-		check "... and is told why" has "$T/err" "permission denied: uid 54321 may not use"
+		check "... and is told why, and which group may" has "$T/err" \
+			"permission denied: uid 54321 may not use the daemon on $T/grp2.sock: only root and group $NB_GROUP may (usermod -a -G $NB_GROUP USER"
+		chmod 660 "$T/grp2.sock"
+		setpriv --reuid=54321 --regid=54321 --clear-groups \
+			$B/negotiator-host --control-socket "$T/grp2.sock" -g > "$T/out" 2>"$T/err"; rc=$?
+		check "EACCES on a 0660 socket: 125, naming the group that may ($rc)" eval \
+			'test "$rc" = 125 && has "$T/err" "Permission denied ($T/grp2.sock: owner root, group $NB_GROUP, mode 0660); its group may: have this user added to group $NB_GROUP (usermod -a -G $NB_GROUP USER, then log in again), or run as root"'
 	fi
 	kill $g; wait $g
 
@@ -738,8 +775,43 @@ if [ -n "$as_other" ]; then
 fi
 
 # ---- command line ------------------------------------------------------------------------------
-$HOST > /dev/null 2>&1; rc=$?
-check "no arguments: usage error 2" test "$rc" = 2
+for prog in "$HOST" "$GUEST"; do
+	$prog > "$T/out" 2> "$T/err"; rc=$?
+	check "${prog%% *}, no action: the usage on stdout and 0, as python-negotiator ($rc)" \
+		eval 'test "$rc" = 0 && grep -q "^Usage: negotiator-" "$T/out" && test ! -s "$T/err"'
+	$prog -v > "$T/out" 2> "$T/err"; rc=$?
+	check "${prog%% *} -v, an option but no action: the same ($rc)" \
+		eval 'test "$rc" = 0 && grep -q "^Usage: negotiator-" "$T/out"'
+	# one message format: "PROG: error: ..." for usage errors as for the rest
+	$prog --bogus > /dev/null 2> "$T/err"
+	check "${prog%% *}: a usage error reads 'PROG: error: ... (try --help)'" \
+		grep -qx "negotiator-[a-z]*: error: unknown option --bogus (try --help)" "$T/err"
+done
+$HOST -g -d > /dev/null 2>"$T/err"; rc=$?
+check "two actions: usage error 2, naming them" \
+	eval 'test "$rc" = 2 && grep -q "give only one of -d, -g" "$T/err"'
+# long options cut short, where that is unambiguous (python's getopt did so)
+$HOST vm1 --exec 'echo-args short' > "$T/out" 2>&1
+printf '[short]\n' > "$T/want"
+check "--exec: an abbreviation of --execute" same "$T/out" "$T/want"
+$HOST vm1 --list-c > "$T/out" 2>&1; rc=$?
+check "--list-c: an abbreviation of --list-commands ($rc)" \
+	eval 'test "$rc" = 0 && grep -qx echo-args "$T/out"'
+$GUEST --list > "$T/out" 2>&1; rc=$?
+check "guest --list: an abbreviation of --list-commands ($rc)" \
+	eval 'test "$rc" = 0 && grep -qx echo-args "$T/out"'
+$HOST vm1 --exec='echo-args eq' --time=5 > "$T/out" 2>&1
+printf '[eq]\n' > "$T/want"
+check "--exec=CMD --time=5: abbreviations with =" same "$T/out" "$T/want"
+$HOST --co vm1 -e x > /dev/null 2> "$T/err"; rc=$?
+check "--co: ambiguous, usage error 2 naming the candidates ($rc)" \
+	eval 'test "$rc" = 2 && grep -q "ambiguous option --co: it could be .*--control-socket" "$T/err"'
+$GUEST -c /a --guest-to-host /b -e x > /dev/null 2> "$T/err"; rc=$?
+check "guest -c with --guest-to-host (the same port without -d): usage error 2 ($rc)" \
+	eval 'test "$rc" = 2 && grep -q "give -c or --guest-to-host, not both" "$T/err"'
+$HOST --=x vm1 -e x > /dev/null 2> "$T/err"; rc=$?
+check "--=x: an unknown option, not a prefix of all ($rc)" \
+	eval 'test "$rc" = 2 && grep -q "unknown option --=x" "$T/err"'
 $HOST -t soon vm1 -e x > /dev/null 2>"$T/err"; rc=$?
 check "bad timeout: usage error 2" test "$rc" = 2
 $HOST vm1 -e "echo 'unclosed" > /dev/null 2>"$T/err"; rc=$?

@@ -109,8 +109,8 @@ one_guest() {
 	check "$M: not found: status 127, failure command, exit 127" eval \
 		'test "$RC" = 127 && is "$T/n$M" status 127 && is "$T/n$M" failure command'
 	check "$M: ... message says why, also on stderr" eval \
-		'is "$T/n$M" message "command not found: no-such-command" &&
-		 has "$T/n$M.err" "error: command not found: no-such-command"'
+		'is "$T/n$M" message "command not found in the guest'"'"'s commands: no-such-command (searched $T/gc1, $T/gc)" &&
+		 has "$T/n$M.err" "error: command not found in the guest'"'"'s commands: no-such-command"'
 
 	run t$M -t 3 -e 'sleepy 6' vm1
 	check "$M: -t expired: status 124, failure timeout, exit 124" eval \

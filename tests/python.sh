@@ -171,6 +171,8 @@ check "4: 'exit code 3!' is our exit status 3" is "$rc" 3
 check "4: ... and python's text on stderr" has "$e" 'about to fail'
 $GUEST -e no-such-command > "$o" 2>"$e"; rc=$?
 check "4: 'isn't available' is 127" is "$rc" 127
+check "4: ... one line: not found in the host's commands, where python looked" \
+	is "$(cat "$e")" "negotiator-guest: error: command not found in the host's commands: no-such-command (python-negotiator looked for $T/pyhc/no-such-command)"
 $GUEST -e killself > "$o" 2>"$e"; rc=$?
 check "4: 'exit code -15!' is 143" is "$rc" 143
 $GUEST -e whoami-guest > "$o" 2>"$e"
@@ -210,6 +212,9 @@ $HOST pyb -c > "$o" 2>"$e"
 check "2: list names the python guest's commands" has "$o" '^echo-args$'
 $HOST pyb -e "echo-args 1 '2 3'" > "$o" 2>"$e"
 check "2: execute with arguments" is "$(cat "$o")" "$(printf '[1]\n[2 3]')"
+$HOST pyb -e no-such-command > "$o" 2>"$e"; rc=$?
+check "2: through our host daemon: 'isn't available' is 127, one line naming the side" \
+	eval '[ "$rc" = 127 ] && is "$(cat "$e")" "negotiator-host: error: command not found in the guest'"'"'s commands: no-such-command (python-negotiator looked for $T/pygc/no-such-command)"'
 $HOST pyb -e where > "$o" 2>"$e"
 check "2: the command ran on the python side" is "$(cat "$o")" pygc
 $HOST pyb -e cat < "$T/in200k" > "$o" 2>"$e"
@@ -235,6 +240,8 @@ $DIRECT pyc -c > "$o" 2>"$e"
 check "2: ... and its list" has "$o" '^echo-args$'
 $DIRECT pyc -e no-such-command > "$o" 2>"$e"; rc=$?
 check "2: ... and its exit status for 'isn't available'" is "$rc" 127
+check "2: ... one line: not found in the guest's commands, where python looked" \
+	is "$(cat "$e")" "negotiator-host: error: command not found in the guest's commands: no-such-command (python-negotiator looked for $T/pygc/no-such-command)"
 check "2: the python guest daemons saw nothing they would die of" \
 	sh -c "kill -0 $PYGUEST && kill -0 $PYGUEST2"
 
