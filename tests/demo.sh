@@ -22,7 +22,7 @@ cleanup() {
 	[ -n "$T" ] && rm -rf "$T"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT PIPE TERM
 
 if [ -t 1 ] && [ -z "$NO_COLOR" ]; then
 	say() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
