@@ -46,6 +46,7 @@ if [ "$COMPAT" = all ]; then
 fi
 run_suite "built-in commands" sh tests/builtins.sh scripts/commands
 run_suite "integration over the stand-in" sh tests/integration.sh .
+run_suite "make demo: plain output, every command shown" sh tests/demo-output.sh .
 run_suite "negotiator-guest --check on fake guests" sh tests/guestcheck.sh .
 run_suite "many guests at once (fan-out)" sh tests/fanout.sh .
 run_suite "libvirt: guests found through virsh" sh tests/libvirt.sh .
