@@ -23,7 +23,7 @@ rc=$?
 check "demo into a file: exit 0" [ "$rc" -eq 0 ]
 check "demo into a file: on stderr only the two errors it shows (127, 124)" eval '
 	[ "$(wc -l < "$T/err")" -eq 2 ] &&
-	has "$T/err" "^negotiator-host: error: command not found: no-such-command$" &&
+	has "$T/err" "^negotiator-host: error: command not found in the guest.s commands: no-such-command (searched " &&
 	has "$T/err" "^negotiator-host: error: timeout: no result within 1 second"'
 check "demo into a file: no escape sequences (no ESC byte)" hasnt "$T/out" "$ESC"
 check "demo: the host daemon's command line is shown with --channels-dir and --control-socket" \
@@ -70,7 +70,7 @@ check "demo's commands replayed by hand: the same results" eval '
 	has "$T/replay.out" "^liftoff$" && has "$T/replay.out" "^QUIET PLEASE$" &&
 	has "$T/replay.out" "answering guest demo-vm$" &&
 	has "$T/replay.out" "^demo-vm: connected, agent answers" &&
-	has "$T/replay.err" "command not found: no-such-command" &&
+	has "$T/replay.err" "command not found in the guest.s commands: no-such-command" &&
 	has "$T/replay.err" "timeout: no result within 1 second"'
 
 # ---- on a terminal ---------------------------------------------------------------
