@@ -175,6 +175,8 @@ install: all
 		$(DESTDIR)$(SHAREDIR) $(DESTDIR)$(USERCMDDIR)
 	cp negotiator-host negotiator-guest $(DESTDIR)$(BINDIR)/
 	chmod 755 $(DESTDIR)$(BINDIR)/negotiator-host $(DESTDIR)$(BINDIR)/negotiator-guest
+	# cp follows the symbolic links among them: find-distribution-release
+	# and find-distribution-codename become copies of find-distributor-id
 	for f in scripts/commands/*; do cp $$f $(DESTDIR)$(BUILTINDIR)/; \
 		chmod 755 $(DESTDIR)$(BUILTINDIR)/`basename $$f`; done
 	cp man/negotiator-host.8 man/negotiator-guest.8 $(DESTDIR)$(MANDIR)/man8/

@@ -1,8 +1,9 @@
 /*
  * exec.c: finding, listing and starting commands.
  *
- * Commands are executable regular files in the commands directories, the
- * first directory that has a name wins (user commands shadow built-ins).
+ * Commands are executable regular files (or symbolic links to one: stat()
+ * follows them) in the commands directories, the first directory that has
+ * a name wins (user commands shadow built-ins).
  * argv goes to execve() as is: there is never a shell in between.
  */
 #include "negotiator.h"
