@@ -377,27 +377,7 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* ---- descriptors ----------------------------------------------------------- */
-
-int
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
-}
-
-int
-set_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-		return -1;
-	return 0;
-}
+/* ---- descriptors (set_nonblock() and set_cloexec(): compat/compat.c) ------ */
 
 int
 make_pipe(int fds[2])

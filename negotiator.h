@@ -119,8 +119,7 @@ typedef unsigned long mtime_t;   /* monotonic milliseconds, wraps safely */
 #define TIME_BEFORE(a, b) ((long)((a) - (b)) < 0)
 mtime_t now_ms(void);
 void sleep_ms(long ms);
-int set_nonblock(int fd);
-int set_cloexec(int fd);
+/* set_nonblock(), set_cloexec(): compat/compat.h */
 int make_pipe(int fds[2]);         /* nonblocking, close-on-exec */
 void sig_setup(const int *sigs);   /* route sigs through the self-pipe */
 int sig_fd(void);                  /* read end of the self-pipe */
