@@ -99,7 +99,7 @@ tests/poke: tests/poke.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/poke.c
 
 check: all $(TEST_PROGS)
-	COMPAT='$(COMPAT)' sh tests/check.sh
+	COMPAT='$(COMPAT)' COMPAT_CC='$(CC)' COMPAT_CFLAGS='$(ALL_CFLAGS)' sh tests/check.sh
 
 # Static binaries for old guests, built in static/ with a fresh feature
 # probe: musl-gcc when it is installed (or STATIC_CC=...), else CC -static.
