@@ -303,6 +303,12 @@ void py_exit_message(struct buf *t, int signaled, int code, char **argv,
 /* ---- session layer (link.c) --------------------------------------------- */
 enum link_kind { LINK_CHANNEL, LINK_CONTROL, LINK_CLIENT };
 enum link_event { EV_NONE, EV_MSG, EV_UP, EV_RESET };
+/* an entry of the daemon's lists of links and calls to look at (daemon.c) */
+struct todo {
+	struct todo *next;
+	int queued;
+};
+
 struct link {
 	struct link *next;
 	int fd;                     /* -1 while not connected */
@@ -354,8 +360,7 @@ struct link {
 	/* the daemon's bookkeeping (daemon.c), set by daemon_add_link() */
 	int in_daemon;
 	struct link *prev;
-	struct link *touch_next;    /* in the list of links to look at */
-	int touched;
+	struct todo touch;          /* in the list of links to look at */
 	int watched_fd;             /* the descriptor the loop watches for it */
 	struct timer timer;         /* at link_deadline() */
 	void *up_calls;             /* calls the peer asked for over it */
