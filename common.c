@@ -358,6 +358,25 @@ buf_write_fd(struct buf *b, int fd, size_t max)
 	return n;
 }
 
+static int
+cmp_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+buf_put_sorted_lines(struct buf *b, char **names, size_t n)
+{
+	size_t i;
+
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_strings);
+	for (i = 0; i < n; i++) {
+		buf_append(b, names[i], strlen(names[i]));
+		buf_append(b, "\n", 1);
+	}
+}
+
 /* ---- time ---------------------------------------------------------------- */
 
 mtime_t

@@ -77,12 +77,6 @@ command_find(const char *name, char *path, size_t pathlen)
 }
 
 static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
 already_listed(char **names, int n, const char *name)
 {
 	int i;
@@ -122,13 +116,9 @@ commands_list(struct buf *out)
 		}
 		closedir(d);
 	}
-	if (n)
-		qsort(names, (size_t)n, sizeof *names, cmp_names);
-	for (i = 0; i < n; i++) {
-		buf_append(out, names[i], strlen(names[i]));
-		buf_append(out, "\n", 1);
+	buf_put_sorted_lines(out, names, (size_t)n);
+	for (i = 0; i < n; i++)
 		free(names[i]);
-	}
 	free(names);
 }
 
