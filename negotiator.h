@@ -255,6 +255,8 @@ size_t sync_scan(const unsigned char *p, size_t len, int *found);
 size_t json_sync_scan(const unsigned char *p, size_t len, int *found);
 int msg_parse(const unsigned char *payload, size_t len, struct msg *m, const char **why);
 const char *msg_name(enum msg_type t);
+/* an exit message's status as a shell gives it: 128 + the signal */
+int msg_exit_status(const struct msg *m);
 /* netstrings: LEN ":" BYTES "," */
 int netstring_put(struct buf *b, const void *p, size_t n);
 /* next netstring from *pp (advances); 0 ok, -1 malformed, 1 end of input */
