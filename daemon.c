@@ -821,11 +821,15 @@ serve_list(struct link *l, unsigned long id)
 	serve_text(l, id, &text);
 }
 
-/* the peer acknowledged n bytes; never below zero whatever it claims */
-static void
-acked(unsigned long *unacked, unsigned long n)
+/* The peer acknowledged n bytes: what it may really acknowledge of them
+ * (never more than was sent, whatever it claims; a bogus ack dies here). */
+static unsigned long
+ack_amount(unsigned long *unacked, unsigned long n)
 {
-	*unacked -= n > *unacked ? *unacked : n;
+	if (n > *unacked)
+		n = *unacked;
+	*unacked -= n;
+	return n;
 }
 
 static int
@@ -854,7 +858,7 @@ served_msg(struct call *c, const struct msg *m)
 		c->stdin_eof = 1;
 		break;
 	case M_ACK:
-		acked(&c->out_unacked, m->num);
+		ack_amount(&c->out_unacked, m->num);
 		break;
 	case M_CANCEL:
 		link_log(c->up, LOG_LVL_DEBUG, "call %lu cancelled by the peer", c->up_id);
@@ -1019,14 +1023,17 @@ throttle_client(struct call *c)
 	}
 }
 
-/* Acks go on only for bytes really sent: a bogus ack dies here. */
-static unsigned long
-ack_amount(unsigned long *unacked, unsigned long n)
+/* Counts more data bytes relayed against its window (*unacked); over it,
+ * ends the relay saying why, and returns -1. */
+static int
+relay_window(struct call *c, unsigned long *unacked, size_t more, const char *why)
 {
-	if (n > *unacked)
-		n = *unacked;
-	*unacked -= n;
-	return n;
+	if (!window_ok(*unacked, more)) {
+		relay_end(c, EXIT_AGENT, why);
+		return -1;
+	}
+	*unacked += more;
+	return 0;
 }
 
 static void py_from_up(struct call *c, const struct msg *m);
@@ -1044,11 +1051,9 @@ relay_from_up(struct call *c, const struct msg *m)
 	}
 	switch (m->type) {
 	case M_IN:
-		if (!window_ok(c->down_unacked, m->datalen)) {
-			relay_end(c, EXIT_AGENT, "client overran the stdin window");
+		if (relay_window(c, &c->down_unacked, m->datalen,
+		                 "client overran the stdin window") < 0)
 			return;
-		}
-		c->down_unacked += m->datalen;
 		hl = snprintf(head, sizeof head, "in %lu ", c->down_id);
 		if (relay_down(c, head, (size_t)hl, m->data, m->datalen) < 0) {
 			relay_end(c, EXIT_AGENT, "no room for the stdin toward the channel");
@@ -1087,11 +1092,9 @@ relay_from_down(struct call *c, const struct msg *m)
 	switch (m->type) {
 	case M_OUT:
 	case M_ERR:
-		if (!window_ok(c->up_unacked, m->datalen)) {
-			relay_end(c, EXIT_AGENT, "peer overran the output window");
+		if (relay_window(c, &c->up_unacked, m->datalen,
+		                 "peer overran the output window") < 0)
 			return;
-		}
-		c->up_unacked += m->datalen;
 		hl = snprintf(head, sizeof head, "%s %lu ", msg_name(m->type), c->up_id);
 		link_send_data(c->up, head, (size_t)hl, m->data, m->datalen);
 		break;
