@@ -40,8 +40,9 @@ GUEST_OBJS  = guest.o guestcheck.o vport.o $(COMMON_OBJS)
 COMPAT_OBJS = compat/compat.o compat/pipe2.o compat/accept4.o compat/socket_cloexec.o \
 	compat/open_cloexec.o compat/clock_monotonic.o compat/strlcpy.o compat/setenv.o \
 	compat/stat.o compat/peercred.o
-HEADERS     = negotiator.h compat/compat.h compat/features.h compat/glibc_symbols.h \
-	compat/config.h paths.h
+# compat/ stands alone: its files include only its own headers
+COMPAT_HEADERS = compat/compat.h compat/features.h compat/glibc_symbols.h compat/config.h
+HEADERS     = negotiator.h $(COMPAT_HEADERS) paths.h
 TEST_PROGS  = tests/unit tests/standin tests/poke tests/hostile tests/negbench tests/pypeer \
 	tests/fakehost tests/jsoncheck
 
@@ -58,7 +59,7 @@ negotiator-guest: $(GUEST_OBJS) $(COMPAT_OBJS)
 
 common.o proto.o json.o python.o link.o shlex.o opts.o exec.o pgids.o loop.o daemon.o client.o result.o \
 	cli.o host.o discover.o hosttools.o hostcheck.o guest.o guestcheck.o vport.o policy.o fanout.o: $(HEADERS)
-$(COMPAT_OBJS): $(HEADERS)
+$(COMPAT_OBJS): $(COMPAT_HEADERS)
 
 # the feature probe; it does nothing while CC, the flags and COMPAT stay
 compat/config.h: FORCE
@@ -98,7 +99,7 @@ tests/poke: tests/poke.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/poke.c
 
 check: all $(TEST_PROGS)
-	COMPAT='$(COMPAT)' sh tests/check.sh
+	COMPAT='$(COMPAT)' COMPAT_CC='$(CC)' COMPAT_CFLAGS='$(ALL_CFLAGS)' sh tests/check.sh
 
 # Static binaries for old guests, built in static/ with a fresh feature
 # probe: musl-gcc when it is installed (or STATIC_CC=...), else CC -static.
@@ -175,6 +176,8 @@ install: all
 		$(DESTDIR)$(SHAREDIR) $(DESTDIR)$(USERCMDDIR)
 	cp negotiator-host negotiator-guest $(DESTDIR)$(BINDIR)/
 	chmod 755 $(DESTDIR)$(BINDIR)/negotiator-host $(DESTDIR)$(BINDIR)/negotiator-guest
+	# cp follows the symbolic links among them: find-distribution-release
+	# and find-distribution-codename become copies of find-distributor-id
 	for f in scripts/commands/*; do cp $$f $(DESTDIR)$(BUILTINDIR)/; \
 		chmod 755 $(DESTDIR)$(BUILTINDIR)/`basename $$f`; done
 	cp man/negotiator-host.8 man/negotiator-guest.8 $(DESTDIR)$(MANDIR)/man8/

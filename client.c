@@ -311,7 +311,7 @@ on_message(struct client *c, const struct msg *m)
 			c->exit_code = (int)m->num;
 			c->exit_signaled = m->signaled;
 		}
-		finish(c, m->signaled ? 128 + (int)m->num : (int)m->num, NULL);
+		finish(c, msg_exit_status(m), NULL);
 		break;
 	case M_FAIL:
 		finish(c, (int)m->num, escape_text(text, sizeof text, m->data, m->datalen));

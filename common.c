@@ -360,6 +360,25 @@ buf_write_fd(struct buf *b, int fd, size_t max)
 	return n;
 }
 
+static int
+cmp_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+buf_put_sorted_lines(struct buf *b, char **names, size_t n)
+{
+	size_t i;
+
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_strings);
+	for (i = 0; i < n; i++) {
+		buf_append(b, names[i], strlen(names[i]));
+		buf_append(b, "\n", 1);
+	}
+}
+
 /* ---- time ---------------------------------------------------------------- */
 
 mtime_t
@@ -379,27 +398,7 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* ---- descriptors ----------------------------------------------------------- */
-
-int
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
-}
-
-int
-set_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-		return -1;
-	return 0;
-}
+/* ---- descriptors (set_nonblock() and set_cloexec(): compat/compat.c) ------ */
 
 int
 make_pipe(int fds[2])

@@ -67,8 +67,7 @@ struct call {
 	struct call *prev_on[2], *next_on[2];  /* the calls of up [ON_UP] and those
 	                                          relayed over down [ON_DOWN] */
 	struct call *hnext[3];              /* hash chains: by up id, down id, pid */
-	struct call *touch_next;            /* in the list of calls to look at */
-	int touched;
+	struct todo touch;                  /* in the list of calls to look at */
 	int by_pid;                         /* in the pid index */
 	struct timer queue_timer;           /* relayed: waiting for its channel */
 };
@@ -93,88 +92,69 @@ const char *daemon_event_loop;   /* the backend: NULL for select */
  * settled: their input processed, output flushed, interest given to the
  * loop backend and deadline to the timer heap.
  */
-static struct link *touched_links, **touched_links_tail = &touched_links;
-static struct call *touched_calls, **touched_calls_tail = &touched_calls;
+struct todo_list {
+	struct todo *head, **tail;
+};
+static struct todo_list touched_links = { NULL, &touched_links.head };
+static struct todo_list touched_calls = { NULL, &touched_calls.head };
 static struct link *throttled;   /* control links a channel may be holding back */
+
+/* what the struct todo t is the member touch of */
+#define TODO_OWNER(t, type) ((type *)(void *)((char *)(t) - offsetof(type, touch)))
+
+/* at the end of the list, unless it is on it already */
+static void
+todo_add(struct todo_list *list, struct todo *t)
+{
+	if (t->queued)
+		return;
+	t->queued = 1;
+	t->next = NULL;
+	*list->tail = t;
+	list->tail = &t->next;
+}
+
+static void
+todo_remove(struct todo_list *list, struct todo *t)
+{
+	struct todo **pp;
+
+	if (!t->queued)
+		return;
+	for (pp = &list->head; *pp != t; pp = &(*pp)->next)
+		;
+	*pp = t->next;
+	if (list->tail == &t->next)
+		list->tail = pp;
+	t->queued = 0;
+}
+
+/* the first on the list, taken off it; NULL when it is empty */
+static struct todo *
+todo_take(struct todo_list *list)
+{
+	struct todo *t = list->head;
+
+	if (t) {
+		list->head = t->next;
+		if (!list->head)
+			list->tail = &list->head;
+		t->queued = 0;
+	}
+	return t;
+}
 
 void
 daemon_touch_link(struct link *l)
 {
-	if (!l->in_daemon || l->touched)
-		return;
-	l->touched = 1;
-	l->touch_next = NULL;
-	*touched_links_tail = l;
-	touched_links_tail = &l->touch_next;
+	if (l->in_daemon)
+		todo_add(&touched_links, &l->touch);
 }
 
 static void
 touch_call(struct call *c)
 {
-	if (c->touched)
-		return;
-	c->touched = 1;
-	c->touch_next = NULL;
-	*touched_calls_tail = c;
-	touched_calls_tail = &c->touch_next;
-}
-
-static void
-untouch_link(struct link *l)
-{
-	struct link **pp;
-
-	if (!l->touched)
-		return;
-	for (pp = &touched_links; *pp != l; pp = &(*pp)->touch_next)
-		;
-	*pp = l->touch_next;
-	if (touched_links_tail == &l->touch_next)
-		touched_links_tail = pp;
-	l->touched = 0;
-}
-
-static struct link *
-next_touched_link(void)
-{
-	struct link *l = touched_links;
-
-	if (l) {
-		touched_links = l->touch_next;
-		if (!touched_links)
-			touched_links_tail = &touched_links;
-		l->touched = 0;
-	}
-	return l;
-}
-
-static struct call *
-next_touched_call(void)
-{
-	struct call *c = touched_calls;
-
-	if (c) {
-		touched_calls = c->touch_next;
-		if (!touched_calls)
-			touched_calls_tail = &touched_calls;
-		c->touched = 0;
-	}
-	return c;
-}
-
-static void
-untouch_call(struct call *c)
-{
-	struct call **pp;
-
-	if (!c->touched)
-		return;
-	for (pp = &touched_calls; *pp != c; pp = &(*pp)->touch_next)
-		;
-	*pp = c->touch_next;
-	if (touched_calls_tail == &c->touch_next)
-		touched_calls_tail = pp;
-	c->touched = 0;
+	todo_add(&touched_calls, &c->touch);
 }
 
 /* ---- descriptors: who owns each one ------------------------------------------ */
@@ -242,7 +222,7 @@ daemon_add_link(struct link *l)
 	l->in_daemon = 1;
 	l->watched_fd = -1;
 	l->up_calls = l->down_calls = NULL;
-	l->touched = l->throttled = 0;
+	l->touch.queued = l->throttled = 0;
 	timer_init(&l->timer, link_timer_fired, l);
 	l->prev = NULL;
 	l->next = links;
@@ -264,7 +244,7 @@ unlink_link(struct link *l)
 	if (l->next)
 		l->next->prev = l->prev;
 	l->next = l->prev = NULL;
-	untouch_link(l);
+	todo_remove(&touched_links, &l->touch);
 	timer_stop(&l->timer);
 	link_closing(l);
 	if (l->throttled)
@@ -609,7 +589,7 @@ call_free(struct call *c)
 		calls = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	untouch_call(c);
+	todo_remove(&touched_calls, &c->touch);
 	timer_stop(&c->queue_timer);
 	close_fd(&c->child.in);
 	close_fd(&c->child.out);
@@ -839,11 +819,15 @@ serve_list(struct link *l, unsigned long id)
 	serve_text(l, id, &text);
 }
 
-/* the peer acknowledged n bytes; never below zero whatever it claims */
-static void
-acked(unsigned long *unacked, unsigned long n)
+/* The peer acknowledged n bytes: what it may really acknowledge of them
+ * (never more than was sent, whatever it claims; a bogus ack dies here). */
+static unsigned long
+ack_amount(unsigned long *unacked, unsigned long n)
 {
-	*unacked -= n > *unacked ? *unacked : n;
+	if (n > *unacked)
+		n = *unacked;
+	*unacked -= n;
+	return n;
 }
 
 static int
@@ -872,7 +856,7 @@ served_msg(struct call *c, const struct msg *m)
 		c->stdin_eof = 1;
 		break;
 	case M_ACK:
-		acked(&c->out_unacked, m->num);
+		ack_amount(&c->out_unacked, m->num);
 		break;
 	case M_CANCEL:
 		link_log(c->up, LOG_LVL_DEBUG, "call %lu cancelled by the peer", c->up_id);
@@ -1037,14 +1021,17 @@ throttle_client(struct call *c)
 	}
 }
 
-/* Acks go on only for bytes really sent: a bogus ack dies here. */
-static unsigned long
-ack_amount(unsigned long *unacked, unsigned long n)
+/* Counts more data bytes relayed against its window (*unacked); over it,
+ * ends the relay saying why, and returns -1. */
+static int
+relay_window(struct call *c, unsigned long *unacked, size_t more, const char *why)
 {
-	if (n > *unacked)
-		n = *unacked;
-	*unacked -= n;
-	return n;
+	if (!window_ok(*unacked, more)) {
+		relay_end(c, EXIT_AGENT, why);
+		return -1;
+	}
+	*unacked += more;
+	return 0;
 }
 
 static void py_from_up(struct call *c, const struct msg *m);
@@ -1062,11 +1049,9 @@ relay_from_up(struct call *c, const struct msg *m)
 	}
 	switch (m->type) {
 	case M_IN:
-		if (!window_ok(c->down_unacked, m->datalen)) {
-			relay_end(c, EXIT_AGENT, "client overran the stdin window");
+		if (relay_window(c, &c->down_unacked, m->datalen,
+		                 "client overran the stdin window") < 0)
 			return;
-		}
-		c->down_unacked += m->datalen;
 		hl = snprintf(head, sizeof head, "in %lu ", c->down_id);
 		if (relay_down(c, head, (size_t)hl, m->data, m->datalen) < 0) {
 			relay_end(c, EXIT_AGENT, "no room for the stdin toward the channel");
@@ -1105,11 +1090,9 @@ relay_from_down(struct call *c, const struct msg *m)
 	switch (m->type) {
 	case M_OUT:
 	case M_ERR:
-		if (!window_ok(c->up_unacked, m->datalen)) {
-			relay_end(c, EXIT_AGENT, "peer overran the output window");
+		if (relay_window(c, &c->up_unacked, m->datalen,
+		                 "peer overran the output window") < 0)
 			return;
-		}
-		c->up_unacked += m->datalen;
 		hl = snprintf(head, sizeof head, "%s %lu ", msg_name(m->type), c->up_id);
 		link_send_data(c->up, head, (size_t)hl, m->data, m->datalen);
 		break;
@@ -2055,14 +2038,13 @@ static void
 settle(void)
 {
 	mtime_t now = now_ms();
-	struct link *l;
-	struct call *c;
+	struct todo *t;
 
 	for (;;) {
-		if ((l = next_touched_link()) != NULL)
-			settle_link(l, now);
-		else if ((c = next_touched_call()) != NULL)
-			settle_call(c);
+		if ((t = todo_take(&touched_links)) != NULL)
+			settle_link(TODO_OWNER(t, struct link), now);
+		else if ((t = todo_take(&touched_calls)) != NULL)
+			settle_call(TODO_OWNER(t, struct call));
 		else
 			return;
 	}

@@ -1,8 +1,9 @@
 /*
  * exec.c: finding, listing and starting commands.
  *
- * Commands are executable regular files in the commands directories, the
- * first directory that has a name wins (user commands shadow built-ins).
+ * Commands are executable regular files (or symbolic links to one: stat()
+ * follows them) in the commands directories, the first directory that has
+ * a name wins (user commands shadow built-ins).
  * argv goes to execve() as is: there is never a shell in between.
  */
 #include "negotiator.h"
@@ -101,12 +102,6 @@ command_find_failure(int rc, const char *name, char *why, size_t whylen)
 }
 
 static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
 already_listed(char **names, int n, const char *name)
 {
 	int i;
@@ -146,13 +141,9 @@ commands_list(struct buf *out)
 		}
 		closedir(d);
 	}
-	if (n)
-		qsort(names, (size_t)n, sizeof *names, cmp_names);
-	for (i = 0; i < n; i++) {
-		buf_append(out, names[i], strlen(names[i]));
-		buf_append(out, "\n", 1);
+	buf_put_sorted_lines(out, names, (size_t)n);
+	for (i = 0; i < n; i++)
 		free(names[i]);
-	}
 	free(names);
 }
 

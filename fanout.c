@@ -587,7 +587,7 @@ on_guests_message(struct fanout *f, const struct msg *m)
 		}
 		snprintf(text, sizeof text, "the daemon answered with %s %lu",
 		         m->signaled ? "signal" : "exit status", m->num);
-		list_failed(f, m->signaled ? 128 + (int)m->num : (int)m->num, text);
+		list_failed(f, msg_exit_status(m), text);
 		break;
 	case M_FAIL:
 		list_failed(f, (int)m->num, escape_text(text, sizeof text, m->data, m->datalen));
@@ -629,7 +629,7 @@ on_call_message(struct fanout *f, int i, const struct msg *m)
 		on_data(f, i, m);
 		break;
 	case M_EXIT:
-		code = m->signaled ? 128 + (int)m->num : (int)m->num;
+		code = msg_exit_status(m);
 		snprintf(how, sizeof how, "%s %lu", m->signaled ? "signal" : "exit", m->num);
 		call_result_exit(&f->t[i].res, (int)m->num, m->signaled);
 		f->t[i].exited = 1;

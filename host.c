@@ -685,19 +685,13 @@ host_route(const char *target, char *why, size_t whylen)
 	return &g->link[0];
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The daemon's guests, sorted, one per line (as -g without a daemon) */
 static void
 host_targets(struct buf *out)
 {
 	struct guest *g;
 	char **v;
-	unsigned long n = 0, i;
+	size_t n = 0;
 
 	if (!discovery_by_virsh() || virsh_said_failed)
 		scan_dir(virsh_said_failed);   /* as fresh as the directory */
@@ -705,11 +699,7 @@ host_targets(struct buf *out)
 	for (g = guests; g; g = g->next)
 		if (!g->pending)
 			v[n++] = g->name;
-	qsort(v, n, sizeof *v, cmp_str);
-	for (i = 0; i < n; i++) {
-		buf_append(out, v[i], strlen(v[i]));
-		buf_append(out, "\n", 1);
-	}
+	buf_put_sorted_lines(out, v, n);
 	free(v);
 }
 

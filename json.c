@@ -70,102 +70,127 @@ utf8_next(const unsigned char *s, size_t n, size_t *used)
 	return c;
 }
 
-void
-json_put_string(struct buf *b, const void *text, size_t n)
+/* Writes s[0..n) as a JSON string: each run of text that plain() measures
+ * goes in one piece (answers and outputs may be many MiB), and where it
+ * stops, escape() writes what it finds and says how many bytes it used. */
+static void
+put_quoted(struct buf *b, const unsigned char *s, size_t n,
+           size_t (*plain)(const unsigned char *s, size_t n),
+           size_t (*escape)(struct buf *b, const unsigned char *s, size_t n))
 {
-	const unsigned char *s = text;
 	size_t i = 0, used;
 
 	buf_append(b, "\"", 1);
 	while (i < n) {
-		unsigned long c;
-		size_t run = i;
-
-		/* plain text goes in one piece: answers may be 64 MiB */
-		while (run < n && s[run] >= 0x20 && s[run] < 0x7F && s[run] != '"' && s[run] != '\\')
-			run++;
-		if (run > i) {
-			buf_append(b, s + i, run - i);
-			i = run;
-			continue;
-		}
-		c = utf8_next(s + i, n - i, &used);
+		used = plain(s + i, n - i);
+		if (used)
+			buf_append(b, s + i, used);
+		else
+			used = escape(b, s + i, n - i);
 		i += used;
-		if (c == UTF8_BAD)
-			c = 0xFFFD;
-		if (c == '"' || c == '\\') {
-			char e[2];
-
-			e[0] = '\\';
-			e[1] = (char)c;
-			buf_append(b, e, 2);
-		} else if (c == '\n') {
-			buf_append(b, "\\n", 2);
-		} else if (c == '\t') {
-			buf_append(b, "\\t", 2);
-		} else if (c >= 0x20 && c < 0x7F) {
-			char ch = (char)c;
-
-			buf_append(b, &ch, 1);
-		} else if (c < 0x10000) {
-			put_u(b, c);
-		} else {
-			c -= 0x10000;
-			put_u(b, 0xD800 + (c >> 10));
-			put_u(b, 0xDC00 + (c & 0x3FF));
-		}
 	}
 	buf_append(b, "\"", 1);
 }
 
-/* one character of json_put_bytes that is not plain text: escaped */
-static void
-put_escaped(struct buf *b, unsigned char c)
+/* json_put_string's plain text: printable ASCII but '"' and '\\' */
+static size_t
+ascii_run(const unsigned char *s, size_t n)
+{
+	size_t k = 0;
+
+	while (k < n && s[k] >= 0x20 && s[k] < 0x7F && s[k] != '"' && s[k] != '\\')
+		k++;
+	return k;
+}
+
+/* json_put_string's other text: one code point (U+FFFD for a byte that is
+ * not UTF-8) as an escape */
+static size_t
+put_code_point(struct buf *b, const unsigned char *s, size_t n)
+{
+	size_t used;
+	unsigned long c = utf8_next(s, n, &used);
+
+	if (c == UTF8_BAD)
+		c = 0xFFFD;
+	if (c == '"' || c == '\\') {
+		char e[2];
+
+		e[0] = '\\';
+		e[1] = (char)c;
+		buf_append(b, e, 2);
+	} else if (c == '\n') {
+		buf_append(b, "\\n", 2);
+	} else if (c == '\t') {
+		buf_append(b, "\\t", 2);
+	} else if (c >= 0x20 && c < 0x7F) {
+		char ch = (char)c;
+
+		buf_append(b, &ch, 1);
+	} else if (c < 0x10000) {
+		put_u(b, c);
+	} else {
+		c -= 0x10000;
+		put_u(b, 0xD800 + (c >> 10));
+		put_u(b, 0xDC00 + (c & 0x3FF));
+	}
+	return used;
+}
+
+void
+json_put_string(struct buf *b, const void *text, size_t n)
+{
+	put_quoted(b, text, n, ascii_run, put_code_point);
+}
+
+/* json_put_bytes's plain text: ASCII but control characters, '"' and
+ * '\\', and valid UTF-8 */
+static size_t
+utf8_run(const unsigned char *s, size_t n)
+{
+	size_t k = 0, used;
+
+	while (k < n && s[k] >= 0x20 && s[k] != '"' && s[k] != '\\') {
+		if (s[k] < 0x80)
+			k++;
+		else if (utf8_next(s + k, n - k, &used) != UTF8_BAD)
+			k += used;
+		else
+			break;
+	}
+	return k;
+}
+
+/* json_put_bytes's other bytes, one at a time: ASCII escaped, a byte that
+ * is not part of valid UTF-8 (0x80..0xFF) as \udc80..\udcff */
+static size_t
+put_byte(struct buf *b, const unsigned char *s, size_t n)
 {
 	char e[2];
 
+	(void)n;
+	if (s[0] >= 0x80) {
+		put_u(b, 0xDC00UL + s[0]);
+		return 1;
+	}
 	e[0] = '\\';
-	switch (c) {
-	case '"': case '\\': e[1] = (char)c; break;
+	switch (s[0]) {
+	case '"': case '\\': e[1] = (char)s[0]; break;
 	case '\n': e[1] = 'n'; break;
 	case '\t': e[1] = 't'; break;
 	case '\r': e[1] = 'r'; break;
 	case '\b': e[1] = 'b'; break;
 	case '\f': e[1] = 'f'; break;
-	default: put_u(b, c); return;
+	default: put_u(b, s[0]); return 1;
 	}
 	buf_append(b, e, 2);
+	return 1;
 }
 
 void
 json_put_bytes(struct buf *b, const void *text, size_t n)
 {
-	const unsigned char *s = text;
-	size_t i = 0, used;
-
-	buf_append(b, "\"", 1);
-	while (i < n) {
-		size_t run = i;
-
-		/* ASCII text and valid UTF-8 go in runs: outputs may be 4 MiB */
-		while (run < n && s[run] >= 0x20 && s[run] != '"' && s[run] != '\\') {
-			if (s[run] < 0x80)
-				run++;
-			else if (utf8_next(s + run, n - run, &used) != UTF8_BAD)
-				run += used;
-			else
-				break;
-		}
-		if (run > i) {
-			buf_append(b, s + i, run - i);
-			i = run;
-		} else if (s[i] < 0x80) {
-			put_escaped(b, s[i++]);
-		} else {
-			put_u(b, 0xDC00UL + s[i++]);   /* 0x80..0xFF: \udc80..\udcff */
-		}
-	}
-	buf_append(b, "\"", 1);
+	put_quoted(b, text, n, utf8_run, put_byte);
 }
 
 /* ---- reading ------------------------------------------------------------------ */

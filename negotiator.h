@@ -115,14 +115,15 @@ void buf_trim(struct buf *b);          /* free an empty, large buffer */
 void buf_release(struct buf *b);       /* free an empty buffer */
 ssize_t buf_read_fd(struct buf *b, int fd, size_t max);   /* read() into it */
 ssize_t buf_write_fd(struct buf *b, int fd, size_t max);  /* write() from it */
+/* sorts names[0..n) in strcmp() order, appends them one a line */
+void buf_put_sorted_lines(struct buf *b, char **names, size_t n);
 
 /* ---- time, descriptors, signals (common.c) ------------------------------ */
 typedef unsigned long mtime_t;   /* monotonic milliseconds, wraps safely */
 #define TIME_BEFORE(a, b) ((long)((a) - (b)) < 0)
 mtime_t now_ms(void);
 void sleep_ms(long ms);
-int set_nonblock(int fd);
-int set_cloexec(int fd);
+/* set_nonblock(), set_cloexec(): compat/compat.h */
 int make_pipe(int fds[2]);         /* nonblocking, close-on-exec */
 void sig_setup(const int *sigs);   /* route sigs through the self-pipe */
 int sig_fd(void);                  /* read end of the self-pipe */
@@ -259,6 +260,8 @@ size_t sync_scan(const unsigned char *p, size_t len, int *found);
 size_t json_sync_scan(const unsigned char *p, size_t len, int *found);
 int msg_parse(const unsigned char *payload, size_t len, struct msg *m, const char **why);
 const char *msg_name(enum msg_type t);
+/* an exit message's status as a shell gives it: 128 + the signal */
+int msg_exit_status(const struct msg *m);
 /* netstrings: LEN ":" BYTES "," */
 int netstring_put(struct buf *b, const void *p, size_t n);
 /* next netstring from *pp (advances); 0 ok, -1 malformed, 1 end of input */
@@ -309,6 +312,12 @@ void py_exit_message(struct buf *t, int signaled, int code, char **argv,
 /* ---- session layer (link.c) --------------------------------------------- */
 enum link_kind { LINK_CHANNEL, LINK_CONTROL, LINK_CLIENT };
 enum link_event { EV_NONE, EV_MSG, EV_UP, EV_RESET };
+/* an entry of the daemon's lists of links and calls to look at (daemon.c) */
+struct todo {
+	struct todo *next;
+	int queued;
+};
+
 struct link {
 	struct link *next;
 	int fd;                     /* -1 while not connected */
@@ -360,8 +369,7 @@ struct link {
 	/* the daemon's bookkeeping (daemon.c), set by daemon_add_link() */
 	int in_daemon;
 	struct link *prev;
-	struct link *touch_next;    /* in the list of links to look at */
-	int touched;
+	struct todo touch;          /* in the list of links to look at */
 	int watched_fd;             /* the descriptor the loop watches for it */
 	struct timer timer;         /* at link_deadline() */
 	void *up_calls;             /* calls the peer asked for over it */

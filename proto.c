@@ -392,6 +392,12 @@ msg_parse(const unsigned char *payload, size_t len, struct msg *m, const char **
 	return parse_body(&c, m);
 }
 
+int
+msg_exit_status(const struct msg *m)
+{
+	return m->signaled ? 128 + (int)m->num : (int)m->num;
+}
+
 /* ---- netstrings ------------------------------------------------------------- */
 
 int

@@ -44,12 +44,6 @@ py_request_exec(struct buf *b, char **argv, const void *input, size_t inlen, int
 
 /* ---- a python server's answer ---------------------------------------------------- */
 
-static int
-strcmp_ptr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* python's executor says "External command failed with exit code N!" (N < 0:
  * killed by signal -N) or "External command isn't available!" (127) */
 int
@@ -126,11 +120,7 @@ py_parse_answer(const unsigned char *json, size_t n, int list, struct buf *out,
 			for (x = v->child, i = 0; x; x = x->next)
 				if (x->type == J_STRING && x->len == strlen(x->str))
 					names[i++] = x->str;
-			qsort(names, i, sizeof *names, strcmp_ptr);
-			for (k = 0; k < i; k++) {
-				buf_append(out, names[k], strlen(names[k]));
-				buf_append(out, "\n", 1);
-			}
+			buf_put_sorted_lines(out, names, i);
 			free(names);
 			code = 0;
 		} else if (!list && v && v->type == J_STRING) {

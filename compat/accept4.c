@@ -6,7 +6,7 @@
  * remember it and use accept() and fcntl().
  */
 #define _GNU_SOURCE 1   /* accept4() in glibc's and musl's sys/socket.h */
-#include "../negotiator.h"
+#include "compat.h"
 
 #include <sys/socket.h>
 #include <errno.h>

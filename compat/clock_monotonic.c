@@ -7,7 +7,7 @@
  * that a wall clock set backwards stalls the timers instead of sending
  * them into the past (a step forward still fires them early).
  */
-#include "../negotiator.h"
+#include "compat.h"
 
 #include <sys/time.h>
 #include <time.h>

@@ -13,6 +13,11 @@
 #ifndef NEGOTIATOR_COMPAT_H
 #define NEGOTIATOR_COMPAT_H
 
+/* compat/ stands alone: its files include this header and system headers,
+ * nothing from the directory above (tests/compat.sh checks it), and the
+ * rest of the program calls into it, never the reverse. */
+#include "features.h"   /* before any system header */
+
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <stdlib.h>     /* before the setenv/unsetenv macros below */
@@ -87,7 +92,12 @@ extern struct compat_used compat_used;
 /* Flags for the descriptor-making shims (one set for all of them). */
 #define CX_CLOEXEC  1
 #define CX_NONBLOCK 2
-/* FD_CLOEXEC and O_NONBLOCK by fcntl() on an existing descriptor (compat.c) */
+/* FD_CLOEXEC and O_NONBLOCK by fcntl() on an existing descriptor
+ * (compat.c): set_cloexec() and set_nonblock() return 0 or -1;
+ * fcntl_flags() sets the CX_ flags and returns fd, or closes it and
+ * returns -1 */
+int set_cloexec(int fd);
+int set_nonblock(int fd);
 int fcntl_flags(int fd, int cx);
 
 /* pipe2.c: pipe2(), else pipe() and fcntl() */

@@ -4,7 +4,7 @@
  * O_CLOEXEC is Linux >= 2.6.23 (older kernels ignore it silently, below
  * our 2.6.32 floor) and may be missing from old or minimal libc headers.
  */
-#include "../negotiator.h"
+#include "compat.h"
 
 #include <fcntl.h>
 

@@ -8,7 +8,7 @@
  * owner and mode, and say so in their documentation.
  */
 #define _GNU_SOURCE 1   /* struct ucred in glibc's and musl's sys/socket.h */
-#include "../negotiator.h"
+#include "compat.h"
 
 #include <sys/socket.h>
 #include <errno.h>

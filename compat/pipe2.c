@@ -6,7 +6,7 @@
  * and remembered.
  */
 #define _GNU_SOURCE 1   /* pipe2() in glibc's and musl's unistd.h */
-#include "../negotiator.h"
+#include "compat.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * deliberately never freed (the environment owns it).  unsetenv() takes
  * the name out of environ itself, every occurrence of it.
  */
-#include "../negotiator.h"
+#include "compat.h"
 
 #include <errno.h>
 #include <stdlib.h>

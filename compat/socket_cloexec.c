@@ -4,7 +4,7 @@
  * SOCK_CLOEXEC and SOCK_NONBLOCK in the type are Linux >= 2.6.27; an
  * older kernel answers EINVAL, after which we use socket() and fcntl().
  */
-#include "../negotiator.h"
+#include "compat.h"
 
 #include <sys/socket.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
  * this on for glibc on x86_64 only, where the version argument is 1 and
  * the kernel's struct stat is glibc's.
  */
-#include "../negotiator.h"
+#include "compat.h"
 
 #if HAVE_XSTAT
 

@@ -3,7 +3,7 @@
  * terminated (when size > 0), and return strlen(src) so that the caller
  * can tell truncation: result >= size.  musl and glibc >= 2.38 have it.
  */
-#include "../negotiator.h"
+#include "compat.h"
 
 size_t
 compat_strlcpy(char *dst, const char *src, size_t size)

@@ -175,7 +175,7 @@ for name in find-disk-usage find-distribution-codename find-distribution-release
         not_ok "$name exists and is executable"
         continue
     fi
-    mode=$(ls -l "$f" | sed 's/ .*//')
+    mode=$(ls -lL "$f" | sed 's/ .*//')
     case $mode in
         -rwxr-xr-x*) ok "$name has mode 0755" ;;
         *) not_ok "$name has mode 0755 (got $mode)" ;;
@@ -192,22 +192,18 @@ for name in find-disk-usage find-distribution-codename find-distribution-release
     fi
 done
 
-# block FILE: the checksum of the shared block of FILE ("missing" if none).
-block() {
-    _s=$(sed -n '/^# ---- BEGIN shared distribution detection/,/^# ---- END shared distribution detection/p' \
-        "$1" 2>/dev/null | cksum)
-    case $_s in
-        "4294967295 0"*) _s=missing ;;
-    esac
-    echo "$_s"
+# The three distribution commands are one script that prints what its name
+# asks for: here symbolic links to find-distributor-id, installed copies of it.
+sum() {
+    cksum 2>/dev/null < "$1" || echo missing
 }
-s1=$(block "$dir/find-distributor-id")
-s2=$(block "$dir/find-distribution-release")
-s3=$(block "$dir/find-distribution-codename")
+s1=$(sum "$dir/find-distributor-id")
+s2=$(sum "$dir/find-distribution-release")
+s3=$(sum "$dir/find-distribution-codename")
 if [ "$s1" != missing ] && [ "$s1" = "$s2" ] && [ "$s1" = "$s3" ]; then
-    ok "the shared distribution detection block is identical in the 3 scripts"
+    ok "find-distributor-id, find-distribution-release and find-distribution-codename are one script"
 else
-    not_ok "the shared distribution detection block is identical in the 3 scripts ($s1 / $s2 / $s3)"
+    not_ok "find-distributor-id, find-distribution-release and find-distribution-codename are one script ($s1 / $s2 / $s3)"
 fi
 
 # ---------------------------------------------------------------------------
@@ -240,6 +236,27 @@ ID=debian
 HOME_URL="https://www.debian.org/"
 EOF
 check_distro "$r" Debian 12 bookworm "with only a Debian 12 /etc/os-release"
+
+# The name the script is run as decides the field, not the file it is: a
+# link to another of the three names, or a copy of one under another name,
+# prints the field of the name it has; any other name is refused.
+names=$tmp/names
+mkdir "$names"
+ln -s "$dir/find-distributor-id" "$names/find-distribution-codename"
+ln -s "$dir/find-distribution-codename" "$names/find-distributor-id"
+cat "$dir/find-distributor-id" > "$names/find-distribution-release"
+cat "$dir/find-distributor-id" > "$names/find-distribution"
+chmod 0755 "$names/find-distribution-release" "$names/find-distribution"
+dir_was=$dir
+dir=$names
+check_distro "$r" Debian 12 bookworm "run through a link or a copy under another of the three names"
+expect_failure find-distribution "$r" "$base" "under a name that is none of the three"
+if [ "$rc" -eq 2 ]; then
+    ok "find-distribution (an unknown name) exits 2"
+else
+    not_ok "find-distribution (an unknown name) exits 2 (got $rc)"
+fi
+dir=$dir_was
 
 r=$tmp/root-lucid
 write "$r/etc/lsb-release" <<'EOF'

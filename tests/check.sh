@@ -44,6 +44,7 @@ if [ "$COMPAT" = all ]; then
 		FAILED=$((FAILED + 1))
 	fi
 fi
+run_suite "compat/ stands alone (includes, compiles and links without the rest)" sh tests/compat.sh .
 run_suite "built-in commands" sh tests/builtins.sh scripts/commands
 run_suite "integration over the stand-in" sh tests/integration.sh .
 run_suite "make demo: plain output, every command shown" sh tests/demo-output.sh .

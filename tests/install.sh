@@ -26,8 +26,20 @@ check "make install PREFIX=/usr DESTDIR=...: exit 0 ($rc)" test "$rc" = 0
 R=$T/root
 for f in usr/bin/negotiator-host usr/bin/negotiator-guest \
 	usr/share/negotiator/init.d/negotiator-host usr/share/negotiator/init.d/negotiator-guest \
-	usr/lib/negotiator/builtin-commands/find-distributor-id; do
+	usr/lib/negotiator/builtin-commands/find-distributor-id \
+	usr/lib/negotiator/builtin-commands/find-distribution-release \
+	usr/lib/negotiator/builtin-commands/find-distribution-codename; do
 	check "$f is -rwxr-xr-x ($(mode "$R/$f"))" is_mode "$R/$f" -rwxr-xr-x
+done
+# find-distributor-id answers to three names (the other two are symbolic
+# links in scripts/commands): each installed name runs on its own and
+# prints its own field
+mkdir -p "$T/fakeroot/etc"
+printf 'DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=10.04\nDISTRIB_CODENAME=lucid\n' > "$T/fakeroot/etc/lsb-release"
+for nv in find-distributor-id:Ubuntu find-distribution-release:10.04 find-distribution-codename:lucid; do
+	n=${nv%%:*} v=${nv#*:}
+	out=$(NEGOTIATOR_ROOT=$T/fakeroot "$R/usr/lib/negotiator/builtin-commands/$n" 2>&1)
+	check "the installed $n prints $v ($out)" test "$out" = "$v"
 done
 for f in usr/share/man/man8/negotiator-host.8 usr/share/negotiator/systemd/negotiator-host.service \
 	usr/share/negotiator/upstart/negotiator-guest.conf usr/share/negotiator/supervisord/negotiator-guest.conf; do
