@@ -99,7 +99,7 @@ check "--connect URI: virsh -c URI" \
 	"$(tr '\n' ,< "$T/out")" = "custom,flat,mid,$LONG,"
 PATH=$T/nobin:/usr/bin:/bin $HOST -g --connect test:///fake > "$T/out" 2> "$T/err"; rc=$?
 check "--connect without virsh: usage error" \
-	test "$rc" = 2 -a "$(cat "$T/err")" = "negotiator-host: --connect needs virsh, and there is none on PATH"
+	test "$rc" = 2 -a "$(cat "$T/err")" = "negotiator-host: error: --connect needs virsh, and there is none on PATH (try --help)"
 vhost -g --connect test:///fake --channels-dir "$T/chan" > "$T/out" 2> "$T/err"; rc=$?
 check "--connect with --channels-dir: usage error" test "$rc" = 2 && has "$T/err" "not both"
 
