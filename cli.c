@@ -44,6 +44,31 @@ cli_show(int show, const struct opt_state *st, void (*usage)(void))
 	return 0;
 }
 
+/* --syslog and --no-syslog: the last one given wins, so that options
+ * added after a service file's own (DAEMON_ARGS, a drop-in) override it. */
+int
+cli_log_option(int key, const char *arg)
+{
+	switch (key) {
+	case OPT_SYSLOG:
+	case OPT_NO_SYSLOG:
+		log_want_syslog(key == OPT_SYSLOG);
+		return 1;
+	case OPT_SYSLOG_FACILITY:
+		if (log_set_facility(arg) < 0)
+			usage_error("unknown --syslog-facility: %s (daemon, user or local0 to local7)",
+			            arg);
+		return 1;
+	case OPT_LOG_FILE:
+		if (!*arg)
+			usage_error("invalid --log-file: an empty path");
+		log_set_file(arg);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* The -e COMMAND: split like shlex, and a valid command name first. */
 char **
 cli_command(const char *command)

@@ -42,19 +42,135 @@ std_fds_guard(void)
 		_exit(EXIT_AGENT);    /* no /dev/null and a gap: nowhere safe to write */
 }
 int log_level = LOG_LVL_INFO;
-static int log_syslog;
+static int log_syslog;            /* lines go to syslog too */
+static int log_syslog_opt = -1;   /* --syslog 1, --no-syslog 0, neither -1 */
+static int log_facility = LOG_DAEMON;
+static const char *log_path;      /* --log-file */
+static int log_fd = -1;           /* ... open: lines go there, not to stderr */
 
 void
 log_open(const char *prog, int use_syslog)
 {
 	progname = prog;
-	log_syslog = use_syslog;
-	if (use_syslog)
-		openlog(prog, LOG_PID, LOG_DAEMON);
+	log_syslog = log_syslog_opt >= 0 ? log_syslog_opt : use_syslog;
+	if (log_syslog)
+		openlog(prog, LOG_PID, log_facility);
 }
 
-/* The one place log lines are written: stderr, and syslog for daemons.
- * errno is preserved so callers can log before reporting it. */
+void
+log_want_syslog(int on)
+{
+	log_syslog_opt = on;
+}
+
+static const struct { const char *name; int facility; } facilities[] = {
+	{ "daemon", LOG_DAEMON }, { "user", LOG_USER }, { "local0", LOG_LOCAL0 },
+	{ "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 }, { "local6", LOG_LOCAL6 },
+	{ "local7", LOG_LOCAL7 }
+};
+
+int
+log_set_facility(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
+		if (strcmp(facilities[i].name, name) == 0) {
+			log_facility = facilities[i].facility;
+			return 0;
+		}
+	return -1;
+}
+
+void
+log_set_file(const char *path)
+{
+	log_path = path;
+}
+
+/* Appended to, created 0640 (less the umask), never handed to a child. */
+static int
+log_file_open(void)
+{
+	int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY, 0640);
+
+	if (fd >= 0 && set_cloexec(fd) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+int
+log_start(int is_daemon)
+{
+	log_open(progname, is_daemon);
+	if (!log_path)
+		return 0;
+	log_fd = log_file_open();
+	if (log_fd < 0) {
+		error("unable to open the log file %s: %s", log_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGHUP: the file may have been moved away (logrotate); a new one at
+ * the same path takes the lines from now on.  When it cannot be opened
+ * the lines go on into the old one, after a line that says why. */
+void
+log_reopen(void)
+{
+	int fd;
+
+	if (log_fd < 0)
+		return;
+	fd = log_file_open();
+	if (fd < 0) {
+		error("unable to reopen the log file %s: %s; still writing to the one open",
+		      log_path, strerror(errno));
+		return;
+	}
+	close(log_fd);
+	log_fd = fd;
+	debug("log file %s reopened", log_path);
+}
+
+/* "2026-12-03 10:00:00 negotiator-host[123]: error: LINE\n" in one
+ * write(), so that lines of the daemon and its children (the virsh
+ * worker) never mix; a line the file does not take goes to stderr. */
+static int
+log_to_file(const char *tag, const char *line)
+{
+	char out[1400], stamp[32];
+	time_t t = time(NULL);
+	struct tm *tm = localtime(&t);
+	size_t n, done = 0;
+	ssize_t w;
+
+	if (!tm || !strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", tm))
+		strlcpy(stamp, "0000-00-00 00:00:00", sizeof stamp);
+	n = (size_t)snprintf(out, sizeof out, "%s %s[%ld]: %s%s%s\n", stamp, progname,
+	                     (long)getpid(), tag ? tag : "", tag ? ": " : "", line);
+	if (n >= sizeof out) {
+		n = sizeof out - 1;
+		out[n - 1] = '\n';
+	}
+	while (done < n) {
+		w = write(log_fd, out + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/* The one place log lines are written: stderr (or the --log-file), and
+ * syslog for daemons (or as --syslog, --no-syslog say).  errno is
+ * preserved so callers can log before reporting it. */
 static void
 log_line(int level, const char *tag, const char *fmt, va_list ap)
 {
@@ -67,10 +183,12 @@ log_line(int level, const char *tag, const char *fmt, va_list ap)
 		return;
 	}
 	vsnprintf(line, sizeof line, fmt, ap);
-	if (tag)
-		fprintf(stderr, "%s: %s: %s\n", progname, tag, line);
-	else
-		fprintf(stderr, "%s: %s\n", progname, line);
+	if (log_fd < 0 || log_to_file(tag, line) < 0) {
+		if (tag)
+			fprintf(stderr, "%s: %s: %s\n", progname, tag, line);
+		else
+			fprintf(stderr, "%s: %s\n", progname, line);
+	}
 	if (log_syslog)
 		syslog(prio[level], "%s%s%s", tag ? tag : "", tag ? ": " : "", line);
 	errno = saved;

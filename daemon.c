@@ -2062,8 +2062,12 @@ handle_signals(void)
 			if (!stopping)
 				logit("stopping on signal %d", sig);
 			stopping = 1;
-		} else if (hooks->signal)
-			hooks->signal(sig);
+		} else {
+			if (sig == SIGHUP)
+				log_reopen();   /* first: what the hook logs goes there */
+			if (hooks->signal)
+				hooks->signal(sig);
+		}
 	}
 }
 

@@ -335,7 +335,8 @@ static const struct opt_spec options[] = {
 	{ "host-to-guest", O_H2G, 1 }, { "guest-to-host", O_G2H, 1 },
 	{ "commands-dir", O_COMMANDS, 1 }, { "control-socket", O_CONTROL, 1 },
 	{ "control-mode", O_MODE, 1 }, { "control-group", O_GROUP, 1 },
-	{ "wait-ports", O_WAIT, 1 }, { "check", O_CHECK, 0 }, { NULL, 0, 0 }
+	{ "wait-ports", O_WAIT, 1 }, { "check", O_CHECK, 0 }, LOG_OPTION_SPECS,
+	{ NULL, 0, 0 }
 };
 
 static void
@@ -380,7 +381,12 @@ usage(void)
 	       "                             only)\n"
 	       "      --control-group=GROUP  group of that socket (with --control-mode 0660)\n"
 	       "  -v, --verbose              more messages (twice: trace every frame)\n"
-	       "  -q, --quiet                errors only\n"
+	       "  -q, --quiet                errors only\n");
+	printf("      --log-file=PATH        log lines to PATH (appended, with time and pid)\n"
+	       "                             instead of stderr; reopened on SIGHUP\n"
+	       "      --syslog, --no-syslog  log to syslog too, or not (default: -d does,\n"
+	       "                             the other modes do not)\n"
+	       "      --syslog-facility=NAME daemon (default), user, local0 to local7\n"
 	       "  -h, --help                 show this help\n"
 	       "      --version              show the version\n");
 	cli_exit_codes();
@@ -391,7 +397,6 @@ run_daemon(const char *control, int mode, const char *group)
 {
 	int i;
 
-	log_open("negotiator-guest", 1);
 	commands_dir_defaults();
 	for (i = 0; i < 2; i++) {
 		link_init(&ports[i].link, LINK_CHANNEL, -1,
@@ -494,6 +499,7 @@ main(int argc, char **argv)
 		case O_GROUP: group = st.arg; break;
 		case 't': req.timeout = cli_seconds("timeout", st.arg); break;
 		case O_WAIT: wait_ports = cli_seconds("wait-ports", st.arg); break;
+		default: cli_log_option(key, st.arg); break;
 		}
 	}
 	if (show)
@@ -508,6 +514,8 @@ main(int argc, char **argv)
 		usage_error("give only one of -d, -l, -e, --check");
 	if (chardev)
 		character_device(chardev, daemon);
+	if (log_start(daemon) < 0)
+		return EXIT_AGENT;
 	if (check) {
 		const char *given[2];
 

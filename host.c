@@ -341,8 +341,8 @@ worker_main(int fd)
 	struct buf b;
 	int i;
 
+	/* it logs as the daemon does: same --log-file (inherited), syslog */
 	sig_default_all();
-	log_open("negotiator-host", 1);
 	found_init(&fl);
 	buf_init(&b, WORKER_MAX_OUT);
 	virsh_budget_ms = WORKER_BUDGET;
@@ -824,7 +824,7 @@ static const struct opt_spec options[] = {
 	{ "event-loop", O_EVENT_LOOP, 1 }, { "all", 'a', 0 }, { "max-parallel", O_PARALLEL, 1 },
 	{ "connect", O_CONNECT, 1 }, { "json", O_JSON, 0 }, { "status", O_STATUS, 0 },
 	{ "libvirt-xml", O_LIBVIRT_XML, 0 }, { "check", O_CHECK, 0 },
-	{ NULL, 0, 0 }
+	LOG_OPTION_SPECS, { NULL, 0, 0 }
 };
 
 static void
@@ -868,8 +868,13 @@ usage(void)
 	       "                           without --channels-dir and with virsh on PATH,\n"
 	       "                           guests and sockets come from the domain XML\n");
 	printf("  -v, --verbose            more messages (twice: trace every frame)\n"
-	       "  -q, --quiet              errors only\n"
-	       "      --channels-dir=DIR   where libvirt puts channel sockets\n"
+	       "  -q, --quiet              errors only\n");
+	printf("      --log-file=PATH      log lines to PATH (appended, with time and pid)\n"
+	       "                           instead of stderr; reopened on SIGHUP\n"
+	       "      --syslog, --no-syslog  log to syslog too, or not (default: -d does,\n"
+	       "                           the other modes do not)\n"
+	       "      --syslog-facility=NAME  daemon (default), user, local0 to local7\n");
+	printf("      --channels-dir=DIR   where libvirt puts channel sockets\n"
 	       "                           (default %s)\n"
 	       "      --commands-dir=DIR   where to look for commands (repeatable, first wins;\n"
 	       "                           default %s,\n"
@@ -909,7 +914,6 @@ run_daemon(const char *control, int mode, const char *group)
 {
 	char why[POLICY_MAX_LINE + 512];
 
-	log_open("negotiator-host", 1);
 	commands_dir_defaults();
 	/* fail closed: a policy that cannot be read stops the daemon */
 	if (policy_read(&policy, why, sizeof why) < 0) {
@@ -1204,6 +1208,7 @@ main(int argc, char **argv)
 			scan = cli_seconds("scan interval", st.arg);
 			scan_interval = (scan ? scan : 1) * 1000;
 			break;
+		default: cli_log_option(key, st.arg); break;
 		}
 	}
 	if (show)
@@ -1237,6 +1242,8 @@ main(int argc, char **argv)
 	for (i = 0; i < st.noperands; i++)
 		if (!valid_guest_name(st.operands[i], strlen(st.operands[i])))
 			usage_error("invalid guest name: %s", st.operands[i]);
+	if (log_start(daemon) < 0)
+		return EXIT_AGENT;
 	if (status)
 		return host_status_cmd(control, st.operands, st.noperands,
 		                       timeout_given ? req.timeout : STATUS_TIMEOUT, json);

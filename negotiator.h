@@ -78,7 +78,13 @@ extern const char *commands_side;   /* "host" or "guest": this side, for message
 #define REMOTE_SIDE (strcmp(commands_side, "host") == 0 ? "guest" : "host")
 extern int log_level;
 void std_fds_guard(void);   /* first thing in main: fill closed 0, 1, 2 */
+/* syslog on when use_syslog (daemons), unless log_want_syslog() said */
 void log_open(const char *prog, int use_syslog);
+void log_want_syslog(int on);              /* --syslog 1, --no-syslog 0 */
+int log_set_facility(const char *name);    /* daemon, user, local0-7; -1: unknown */
+void log_set_file(const char *path);       /* --log-file: opened by log_start */
+int log_start(int is_daemon);   /* after the options: -1 (said why) if the file fails */
+void log_reopen(void);          /* SIGHUP: the --log-file again, by its path */
 void fatal(const char *fmt, ...);   /* logs and exits EXIT_AGENT */
 void error(const char *fmt, ...);
 void warn(const char *fmt, ...);
@@ -230,6 +236,14 @@ long cli_seconds(const char *what, const char *s);
 char **cli_command(const char *command);
 void cli_exit_codes(void);
 int cli_show(int show, const struct opt_state *st, void (*usage)(void));   /* -h, --version */
+/* the logging options both programs take: their entries of an opt_spec
+ * table, and cli_log_option() to call with any key the table returned (0:
+ * not one of them) */
+enum { OPT_SYSLOG = 1024, OPT_NO_SYSLOG, OPT_LOG_FILE, OPT_SYSLOG_FACILITY };
+#define LOG_OPTION_SPECS \
+	{ "syslog", OPT_SYSLOG, 0 }, { "no-syslog", OPT_NO_SYSLOG, 0 }, \
+	{ "log-file", OPT_LOG_FILE, 1 }, { "syslog-facility", OPT_SYSLOG_FACILITY, 1 }
+int cli_log_option(int key, const char *arg);
 
 /* ---- protocol (proto.c) ------------------------------------------------- */
 enum msg_type {

@@ -834,6 +834,78 @@ for prog in "$HOST" "$GUEST"; do
 		eval 'test "$rc" = 2 && grep -q "unexpected argument: extra" "$T/err"'
 done
 
+# ---- logging: --log-file, --syslog, --syslog-facility ------------------------------------------
+# A second pair of daemons, on a guest of their own, logging to files.
+# What reaches syslog is not checked: nothing here reads syslog back (no
+# syslog daemon of the suite's own); --syslog is only checked to be accepted.
+mkdir -p "$T/lch" "$T/lg" "$T/lhc" "$T/lgc"
+for d in "$T/lhc" "$T/lgc"; do
+	cmd "$d/fds" 'echo on-stderr >&2; for f in /proc/$$/fd/*; do readlink "$f"; done; exit 0'
+done
+"$B/tests/standin" --pidfile "$T/standin-vmlog.pid" "$T/lch" vmlog "$T/lg" 2>>"$T/standin-vmlog.log" &
+wait_until test -s "$T/standin-vmlog.pid"
+LH="$B/negotiator-host --channels-dir $T/lch --control-socket $T/lh.sock"
+LG="$B/negotiator-guest --control-socket $T/lg.sock"
+$LH -d -v --no-policy --scan-interval 1 --commands-dir "$T/lhc" --log-file "$T/lh.log" \
+	2>"$T/lh.err" &
+lhp=$!
+$LG -d -v --commands-dir "$T/lgc" --host-to-guest "unix:$T/lg/negotiator-host-to-guest.0" \
+	--guest-to-host "unix:$T/lg/negotiator-guest-to-host.0" --log-file "$T/lg.log" \
+	2>"$T/lg.err" &
+lgp=$!
+PIDS="$PIDS $lhp $lgp"
+lready() { $LH vmlog -c >/dev/null 2>&1 && $LG -l >/dev/null 2>&1; }
+check "--log-file: both daemons come up and connect" wait_until lready
+stamp='[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]'
+check "--log-file: the host daemon's lines are in the file, with time and pid" \
+	grep -q "^$stamp negotiator-host\\[$lhp\\]: listening for local clients" "$T/lh.log"
+check "--log-file: the guest daemon's too" \
+	grep -q "^$stamp negotiator-guest\\[$lgp\\]: listening for local clients" "$T/lg.log"
+check "--log-file: ... and nothing on their stderr" test ! -s "$T/lh.err" -a ! -s "$T/lg.err"
+$LG -e fds > "$T/out" 2>"$T/err"; rc=$?
+check "a host command lists its descriptors, its stdout a pipe among them ($rc)" \
+	eval 'test "$rc" = 0 && grep -q "^pipe:" "$T/out"'
+check "... the host daemon's log file is not among them" eval '! grep -q "lh\.log" "$T/out"'
+check "... and its stderr still reaches the caller, not the log file" \
+	eval 'test "$(cat "$T/err")" = on-stderr && ! grep -q on-stderr "$T/lh.log"'
+$LH vmlog -e fds > "$T/out" 2>"$T/err"; rc=$?
+check "a guest command lists its descriptors, its stdout a pipe among them ($rc)" \
+	eval 'test "$rc" = 0 && grep -q "^pipe:" "$T/out"'
+check "... the guest daemon's log file is not among them" eval '! grep -q "lg\.log" "$T/out"'
+check "... and its stderr still reaches the caller, not the log file" \
+	eval 'test "$(cat "$T/err")" = on-stderr && ! grep -q on-stderr "$T/lg.log"'
+# logrotate: the file moved away, SIGHUP, a new file at the path
+mv "$T/lh.log" "$T/lh.log.1"
+mv "$T/lg.log" "$T/lg.log.1"
+kill -HUP $lhp $lgp
+check "SIGHUP: the host daemon reopens its log file by its path" \
+	wait_until grep -q "rescanning .* (SIGHUP)" "$T/lh.log"
+check "... no longer writing to the moved one" eval '! grep -q "SIGHUP" "$T/lh.log.1"'
+check "SIGHUP: the guest daemon too" wait_until grep -q "log file .*lg\.log reopened" "$T/lg.log"
+check "... and both daemons serve on" lready
+# a client logs its errors to --log-file too
+$LH --log-file "$T/cl.log" nosuch -e x > "$T/out" 2>"$T/err"; rc=$?
+check "client --log-file: its error line in the file, not on stderr ($rc)" \
+	eval 'test "$rc" = 125 && test ! -s "$T/err" && grep -q "negotiator-host\\[[0-9]*\\]: error: .*nosuch" "$T/cl.log"'
+$LH --syslog --syslog-facility local3 -g > "$T/out" 2>&1; rc=$?
+check "--syslog --syslog-facility local3 accepted by a client ($rc)" test "$rc" = 0 -a "$(cat "$T/out")" = vmlog
+for prog in "$LH" "$LG"; do
+	$prog -d --syslog-facility bogus > "$T/out" 2>"$T/err"; rc=$?
+	check "${prog%% *} --syslog-facility bogus: usage error 2, one line ($rc)" \
+		eval 'test "$rc" = 2 && test "$(wc -l < "$T/err")" = 1 && grep -q "unknown --syslog-facility: bogus" "$T/err"'
+	$prog -d --log-file "$T/no-dir/x.log" > "$T/out" 2>"$T/err"; rc=$?
+	check "${prog%% *} --log-file in a missing directory: 125, one line on stderr ($rc)" \
+		eval 'test "$rc" = 125 && test "$(wc -l < "$T/err")" = 1 && grep -q "unable to open the log file $T/no-dir/x.log" "$T/err"'
+done
+kill $lhp $lgp
+wait $lhp; rh=$?
+wait $lgp; rg=$?
+check "both stop cleanly on SIGTERM, saying so in the new files ($rh $rg)" \
+	eval 'test "$rh" = 0 -a "$rg" = 0 && grep -q "stopping on signal" "$T/lh.log" && grep -q "stopping on signal" "$T/lg.log"'
+check "... and nothing ever reached their stderr" test ! -s "$T/lh.err" -a ! -s "$T/lg.err"
+kill "$(cat "$T/standin-vmlog.pid")" 2>/dev/null
+rm -f "$T/standin-vmlog.pid"
+
 # no daemon and no port: the error names every place port discovery looked
 mkdir -p "$T/root/dev"
 NEGOTIATOR_SYSROOT="$T/root" $B/negotiator-guest --control-socket "$T/none.sock" -e x -t 1 \

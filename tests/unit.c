@@ -1,9 +1,9 @@
 /*
  * tests/unit.c: unit tests for the pure parts: framing, the message parser
  * on truncated, oversized and garbage input, resynchronisation, netstrings,
- * shlex splitting, name validation, option parsing, the bounded buffer,
- * the per-guest policy's parser and matcher, the timer heap and both
- * event-loop backends;
+ * shlex splitting, name validation, option parsing, the log file, the
+ * bounded buffer, the per-guest policy's parser and matcher, the timer
+ * heap and both event-loop backends;
  * and each compat/ fallback, run directly whatever the probe found, with
  * the implementation each shim really used (COMPAT=all: every fallback).
  *
@@ -14,6 +14,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -406,6 +407,104 @@ test_opts(void)
 	check(st.noperands == 2 && strcmp(st.operands[0], "vm1") == 0 &&
 	      strcmp(st.operands[1], "-v") == 0, "opts: operands anywhere, -- ends options");
 	test_opts_many(specs);
+}
+
+/* ---- the log file (common.c) --------------------------------------------- */
+
+/* "YYYY-MM-DD HH:MM:SS PROG[PID]: REST\n", and nothing after it */
+static int
+log_line_is(const char *got, const char *prog, long pid, const char *rest)
+{
+	char want[256];
+	int i;
+
+	for (i = 0; i < 19; i++)
+		if (i == 4 || i == 7 ? got[i] != '-' : i == 10 ? got[i] != ' ' :
+		    i == 13 || i == 16 ? got[i] != ':' : (got[i] < '0' || got[i] > '9'))
+			return 0;
+	sprintf(want, " %s[%ld]: %s\n", prog, pid, rest);
+	return strcmp(got + 19, want) == 0;
+}
+
+static int
+read_small(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	out[0] = '\0';
+	if (!f)
+		return -1;
+	n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return 0;
+}
+
+/* In a child (the file stays open in it): --log-file's lines, their
+ * format, errno kept, close-on-exec, mode 0640, reopened by its path
+ * after a move (SIGHUP, logrotate); the facility names. */
+static void
+test_log(void)
+{
+	char dir[64], path[96], moved[96], got[512];
+	struct stat st, fst;
+	int status, fd, bits = 0;
+	mode_t mask;
+	pid_t pid;
+
+	check(log_set_facility("local7") == 0 && log_set_facility("user") == 0 &&
+	      log_set_facility("daemon") == 0, "log: facilities daemon, user, local7 known");
+	check(log_set_facility("bogus") < 0 && log_set_facility("LOCAL0") < 0 &&
+	      log_set_facility("local8") < 0 && log_set_facility("") < 0,
+	      "log: facilities bogus, LOCAL0, local8 and \"\" unknown");
+	sprintf(dir, "/tmp/negotiator-unit-log-%ld", (long)getpid());
+	sprintf(path, "%s/log", dir);
+	sprintf(moved, "%s/log.1", dir);
+	if (mkdir(dir, 0700) < 0) {
+		check(0, "log: a temporary directory");
+		return;
+	}
+	mask = umask(022);
+	umask(mask);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		log_level = LOG_LVL_WARN;
+		log_open("unit", 0);
+		log_set_file(path);
+		if (log_start(0) < 0)
+			_exit(64);
+		errno = EDOM;
+		error("first \\x1b line %d", 1);
+		bits |= errno == EDOM ? 1 : 0;
+		if (stat(path, &st) == 0)
+			for (fd = 3; fd < 256; fd++)
+				if (fstat(fd, &fst) == 0 && fst.st_ino == st.st_ino &&
+				    fst.st_dev == st.st_dev)
+					bits |= fcntl(fd, F_GETFD) & FD_CLOEXEC ? 2 : 0;
+		if (rename(path, moved) == 0) {
+			log_reopen();
+			warn("second");
+		}
+		_exit(bits);
+	}
+	status = -1;
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && (WEXITSTATUS(status) & 1), "log: errno kept across a line");
+	check(WIFEXITED(status) && (WEXITSTATUS(status) & 2), "log: the file is close-on-exec");
+	read_small(moved, got, sizeof got);
+	check(log_line_is(got, "unit", (long)pid, "error: first \\x1b line 1"),
+	      "log: \"DATE TIME PROG[PID]: error: LINE\" appended to --log-file");
+	check(stat(moved, &st) == 0 && (st.st_mode & 0777) == (0640 & ~mask),
+	      "log: the file is created 0640 (less the umask)");
+	read_small(path, got, sizeof got);
+	check(log_line_is(got, "unit", (long)pid, "warning: second"),
+	      "log: reopened by its path after a move, the new file takes the next lines");
+	unlink(path);
+	unlink(moved);
+	rmdir(dir);
 }
 
 /* ---- compat/ ------------------------------------------------------------ */
@@ -1419,6 +1518,7 @@ main(void)
 	test_buffer();
 	test_escape();
 	test_opts();
+	test_log();
 	test_compat();
 	test_send_read();
 	test_frame_stall();
