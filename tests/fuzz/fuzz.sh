@@ -63,7 +63,7 @@ say "building with $CC $SAN -fsanitize=fuzzer in $B"
 		case $h in
 		frame|msg|shlex) objs=$base ;;
 		link) objs="$base tests/fuzz/link-fz.o" ;;
-		daemon) objs="$base exec.o pgids.o loop.o tests/fuzz/link-fz.o tests/fuzz/daemon-fz.o" ;;
+		daemon) objs="$base opts.o exec.o pgids.o loop.o tests/fuzz/link-fz.o tests/fuzz/daemon-fz.o" ;;
 		*) echo "unknown harness: $h"; exit 1 ;;
 		esac
 		$CC $FZ -fsanitize=fuzzer -I. -Itests/fuzz -o "tests/fuzz/$h" "tests/fuzz/${h}_fuzzer.c" \
