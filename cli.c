@@ -44,7 +44,8 @@ cli_show(int show, const struct opt_state *st, void (*usage)(void))
 	return 0;
 }
 
-/* --syslog and --no-syslog: the last one given wins, so that options
+/* The logging options, and --pid-file (the daemon's, checked by the caller).
+ * --syslog and --no-syslog: the last one given wins, so that options
  * added after a service file's own (DAEMON_ARGS, a drop-in) override it. */
 int
 cli_log_option(int key, const char *arg)
@@ -63,6 +64,11 @@ cli_log_option(int key, const char *arg)
 		if (!*arg)
 			usage_error("invalid --log-file: an empty path");
 		log_set_file(arg);
+		return 1;
+	case OPT_PID_FILE:
+		if (!*arg)
+			usage_error("invalid --pid-file: an empty path");
+		daemon_pid_file = arg;
 		return 1;
 	default:
 		return 0;

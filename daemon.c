@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -2148,6 +2149,60 @@ dispatch(int n)
 	}
 }
 
+/* --pid-file: written once the control socket listens (so that an init
+ * script that waits for it knows the daemon is up), through a temporary
+ * file and rename() (a reader never sees it half written); removed at a
+ * clean exit while it still names this process. */
+const char *daemon_pid_file;
+static int pid_file_written;
+
+static void
+pid_file_write(void)
+{
+	char line[32], *tmp;
+	int fd, n, ok;
+
+	if (!daemon_pid_file)
+		return;
+	tmp = xmalloc(strlen(daemon_pid_file) + 5);
+	strcpy(tmp, daemon_pid_file);
+	strcat(tmp, ".new");
+	n = sprintf(line, "%ld\n", (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, 0644);
+	ok = fd >= 0 && write(fd, line, (size_t)n) == n;
+	if (fd >= 0 && close(fd) < 0)
+		ok = 0;
+	if (!ok || rename(tmp, daemon_pid_file) < 0) {
+		error("unable to write the pid file %s: %s", daemon_pid_file, strerror(errno));
+		unlink(tmp);
+		if (listen_path)
+			unlink(listen_path);
+		free(tmp);
+		exit(EXIT_AGENT);
+	}
+	free(tmp);
+	pid_file_written = 1;
+}
+
+static void
+pid_file_remove(void)
+{
+	char line[32];
+	FILE *f;
+	int ours = 0;
+
+	if (!pid_file_written)
+		return;
+	f = fopen(daemon_pid_file, "r");
+	if (f) {
+		ours = fgets(line, sizeof line, f) && atol(line) == (long)getpid();
+		fclose(f);
+	}
+	if (ours)
+		unlink(daemon_pid_file);
+	pid_file_written = 0;
+}
+
 static void
 shutdown_all(void)
 {
@@ -2161,6 +2216,7 @@ shutdown_all(void)
 		l->dead = 1;
 	if (listen_path)
 		unlink(listen_path);
+	pid_file_remove();
 	pgids_stop();
 }
 
@@ -2255,6 +2311,7 @@ int
 daemon_run(const struct daemon_hooks *h)
 {
 	daemon_init(h);
+	pid_file_write();
 	while (daemon_step(-1))
 		;
 	daemon_fini();

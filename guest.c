@@ -387,7 +387,9 @@ usage(void)
 	       "      --syslog, --no-syslog  log to syslog too, or not (default: -d does,\n"
 	       "                             the other modes do not)\n"
 	       "      --syslog-facility=NAME daemon (default), user, local0 to local7\n"
-	       "  -h, --help                 show this help\n"
+	       "      --pid-file=PATH        with -d: the daemon's pid, written once it\n"
+	       "                             listens, removed when it stops\n");
+	printf("  -h, --help                 show this help\n"
 	       "      --version              show the version\n");
 	cli_exit_codes();
 }
@@ -512,6 +514,8 @@ main(int argc, char **argv)
 	}
 	if (daemon + list + check + (command != NULL) > 1)
 		usage_error("give only one of -d, -l, -e, --check");
+	if (daemon_pid_file && !daemon)
+		usage_error("--pid-file goes with -d");
 	if (chardev)
 		character_device(chardev, daemon);
 	if (log_start(daemon) < 0)

@@ -873,7 +873,9 @@ usage(void)
 	       "                           instead of stderr; reopened on SIGHUP\n"
 	       "      --syslog, --no-syslog  log to syslog too, or not (default: -d does,\n"
 	       "                           the other modes do not)\n"
-	       "      --syslog-facility=NAME  daemon (default), user, local0 to local7\n");
+	       "      --syslog-facility=NAME  daemon (default), user, local0 to local7\n"
+	       "      --pid-file=PATH      with -d: the daemon's pid, written once it listens,\n"
+	       "                           removed when it stops\n");
 	printf("      --channels-dir=DIR   where libvirt puts channel sockets\n"
 	       "                           (default %s)\n"
 	       "      --commands-dir=DIR   where to look for commands (repeatable, first wins;\n"
@@ -1235,6 +1237,8 @@ main(int argc, char **argv)
 	}
 	if (actions > 1)
 		usage_error("give only one of -d, -g, -c, -e, --status, --libvirt-xml, --check");
+	if (daemon_pid_file && !daemon)
+		usage_error("--pid-file goes with -d");
 	if ((daemon || libvirt_xml || check) && json)
 		usage_error("--json goes with -g, -c, -e or --status");
 	if ((daemon || list_guests || status || libvirt_xml || check) && all)

@@ -239,10 +239,11 @@ int cli_show(int show, const struct opt_state *st, void (*usage)(void));   /* -h
 /* the logging options both programs take: their entries of an opt_spec
  * table, and cli_log_option() to call with any key the table returned (0:
  * not one of them) */
-enum { OPT_SYSLOG = 1024, OPT_NO_SYSLOG, OPT_LOG_FILE, OPT_SYSLOG_FACILITY };
+enum { OPT_SYSLOG = 1024, OPT_NO_SYSLOG, OPT_LOG_FILE, OPT_SYSLOG_FACILITY, OPT_PID_FILE };
 #define LOG_OPTION_SPECS \
 	{ "syslog", OPT_SYSLOG, 0 }, { "no-syslog", OPT_NO_SYSLOG, 0 }, \
-	{ "log-file", OPT_LOG_FILE, 1 }, { "syslog-facility", OPT_SYSLOG_FACILITY, 1 }
+	{ "log-file", OPT_LOG_FILE, 1 }, { "syslog-facility", OPT_SYSLOG_FACILITY, 1 }, \
+	{ "pid-file", OPT_PID_FILE, 1 }
 int cli_log_option(int key, const char *arg);
 
 /* ---- protocol (proto.c) ------------------------------------------------- */
@@ -498,6 +499,9 @@ void daemon_remove_link(struct link *l, const char *why);   /* fails its calls, 
 typedef void (*daemon_fd_fn)(int fd, int mask, void *arg);
 void daemon_watch_fd(int fd, int mask, daemon_fd_fn fn, void *arg);   /* mask 0: unwatch */
 void daemon_listen(const char *path, int mode, const char *group);
+/* --pid-file: daemon_run() writes it once the daemon listens, and removes
+ * it when the daemon stops (NULL: none) */
+extern const char *daemon_pid_file;
 int daemon_run(const struct daemon_hooks *h);   /* init, step until stopped, fini */
 void daemon_init(const struct daemon_hooks *h);
 int daemon_step(long max_wait);              /* 0 once stopping */

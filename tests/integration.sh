@@ -847,11 +847,11 @@ wait_until test -s "$T/standin-vmlog.pid"
 LH="$B/negotiator-host --channels-dir $T/lch --control-socket $T/lh.sock"
 LG="$B/negotiator-guest --control-socket $T/lg.sock"
 $LH -d -v --no-policy --scan-interval 1 --commands-dir "$T/lhc" --log-file "$T/lh.log" \
-	2>"$T/lh.err" &
+	--pid-file "$T/lh.pidf" 2>"$T/lh.err" &
 lhp=$!
 $LG -d -v --commands-dir "$T/lgc" --host-to-guest "unix:$T/lg/negotiator-host-to-guest.0" \
 	--guest-to-host "unix:$T/lg/negotiator-guest-to-host.0" --log-file "$T/lg.log" \
-	2>"$T/lg.err" &
+	--pid-file "$T/lg.pidf" 2>"$T/lg.err" &
 lgp=$!
 PIDS="$PIDS $lhp $lgp"
 lready() { $LH vmlog -c >/dev/null 2>&1 && $LG -l >/dev/null 2>&1; }
@@ -862,6 +862,8 @@ check "--log-file: the host daemon's lines are in the file, with time and pid" \
 check "--log-file: the guest daemon's too" \
 	grep -q "^$stamp negotiator-guest\\[$lgp\\]: listening for local clients" "$T/lg.log"
 check "--log-file: ... and nothing on their stderr" test ! -s "$T/lh.err" -a ! -s "$T/lg.err"
+check "--pid-file: each daemon wrote its pid ($(cat "$T/lh.pidf" "$T/lg.pidf" 2>&1 | tr '\n' ' '))" \
+	eval 'test "$(cat "$T/lh.pidf")" = "$lhp" && test "$(cat "$T/lg.pidf")" = "$lgp" && test ! -e "$T/lh.pidf.new"'
 $LG -e fds > "$T/out" 2>"$T/err"; rc=$?
 check "a host command lists its descriptors, its stdout a pipe among them ($rc)" \
 	eval 'test "$rc" = 0 && grep -q "^pipe:" "$T/out"'
@@ -893,6 +895,12 @@ for prog in "$LH" "$LG"; do
 	$prog -d --syslog-facility bogus > "$T/out" 2>"$T/err"; rc=$?
 	check "${prog%% *} --syslog-facility bogus: usage error 2, one line ($rc)" \
 		eval 'test "$rc" = 2 && test "$(wc -l < "$T/err")" = 1 && grep -q "unknown --syslog-facility: bogus" "$T/err"'
+	$prog -d -q --control-socket "$T/pf.sock" --pid-file "$T/no-dir/x.pid" > "$T/out" 2>"$T/err"; rc=$?
+	check "${prog%% *} --pid-file in a missing directory: 125, one line on stderr, no socket left ($rc)" \
+		eval 'test "$rc" = 125 && test "$(wc -l < "$T/err")" = 1 && grep -q "unable to write the pid file $T/no-dir/x.pid" "$T/err" && test ! -e "$T/pf.sock"'
+	$prog -e x --pid-file "$T/x.pidf" > "$T/out" 2>"$T/err"; rc=$?
+	check "${prog%% *} --pid-file without -d: usage error 2 ($rc)" \
+		eval 'test "$rc" = 2 && grep -q "pid-file goes with -d" "$T/err" && test ! -e "$T/x.pidf"'
 	$prog -d --log-file "$T/no-dir/x.log" > "$T/out" 2>"$T/err"; rc=$?
 	check "${prog%% *} --log-file in a missing directory: 125, one line on stderr ($rc)" \
 		eval 'test "$rc" = 125 && test "$(wc -l < "$T/err")" = 1 && grep -q "unable to open the log file $T/no-dir/x.log" "$T/err"'
@@ -903,6 +911,7 @@ wait $lgp; rg=$?
 check "both stop cleanly on SIGTERM, saying so in the new files ($rh $rg)" \
 	eval 'test "$rh" = 0 -a "$rg" = 0 && grep -q "stopping on signal" "$T/lh.log" && grep -q "stopping on signal" "$T/lg.log"'
 check "... and nothing ever reached their stderr" test ! -s "$T/lh.err" -a ! -s "$T/lg.err"
+check "... their pid files removed" test ! -e "$T/lh.pidf" -a ! -e "$T/lg.pidf"
 kill "$(cat "$T/standin-vmlog.pid")" 2>/dev/null
 rm -f "$T/standin-vmlog.pid"
 
