@@ -2,7 +2,10 @@
 # `make static`, `make vm-check`, `make bench`, `make scale-bench`,
 # `make portcheck`, `make sanitize`, `make fuzz` (the last two need clang:
 # see INSTALL).
-# Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX, DESTDIR and COMPAT.
+# Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX, DESTDIR and COMPAT
+# (and, for the service files, SYSCONFDIR, LOGDIR, HOST_DAEMON_ARGS and
+# GUEST_DAEMON_ARGS: see below).  `make service-check` runs the service
+# files under their managers.
 # compat/probe.sh finds out what the libc has (compat/config.h, and the
 # libraries to link in compat/config.libs), again whenever CC, the flags or
 # COMPAT change; `make COMPAT=all` builds every compat/ fallback instead.
@@ -21,6 +24,16 @@ SHAREDIR   = $(PREFIX)/share/negotiator
 # USER_COMMANDS_DIR), created empty by make install for the operator to fill
 USERCMDDIR = /usr/lib/negotiator/commands
 DESTDIR    =
+# Written into the installed service files (SHAREDIR/init.d, upstart,
+# systemd, supervisord), not into the programs: where the init.d scripts
+# read their defaults (SYSCONFDIR/default/NAME), where the supervisord
+# programs log (LOGDIR/NAME.log), and arguments each daemon gets after
+# --daemon (no quotes: each file splits them at spaces), e.g.
+#   make install HOST_DAEMON_ARGS='--control-mode 0660 --control-group libvirt'
+SYSCONFDIR = /etc
+LOGDIR     = /var/log
+HOST_DAEMON_ARGS  =
+GUEST_DAEMON_ARGS =
 
 CC       = cc
 CFLAGS   = -O2 -std=c89 -pedantic -Wall -Wextra
@@ -116,6 +129,13 @@ static: FORCE
 		LDFLAGS='-static $(LDFLAGS)' PREFIX='$(PREFIX)' negotiator-host negotiator-guest
 	@echo "static binaries: static/negotiator-guest static/negotiator-host"
 
+# The service files under the programs that run them: the init.d scripts
+# (dash, busybox sh, bash --posix; with and without start-stop-daemon),
+# supervisord, systemd (a real one in a PID namespace where it can run),
+# upstart's grammar (tests/service.sh)
+service-check: all tests/standin
+	BINDIR='$(BINDIR)' SHAREDIR='$(SHAREDIR)' sh tests/service.sh
+
 # A real QEMU guest built from Debian packages (see tests/vm/build.sh for
 # what it needs installed); cached in tests/vm/cache.
 vm-check: all tests/poke tests/pypeer
@@ -171,7 +191,7 @@ fuzz:
 	FUZZ_S='$(FUZZ_S)' FUZZ_JOBS='$(FUZZ_JOBS)' FUZZ_TARGETS='$(FUZZ_TARGETS)' \
 		sh tests/fuzz/fuzz.sh
 
-install: all
+install: all install-services
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(BUILTINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SHAREDIR) $(DESTDIR)$(USERCMDDIR)
 	cp negotiator-host negotiator-guest $(DESTDIR)$(BINDIR)/
@@ -182,9 +202,17 @@ install: all
 		chmod 755 $(DESTDIR)$(BUILTINDIR)/`basename $$f`; done
 	cp man/negotiator-host.8 man/negotiator-guest.8 $(DESTDIR)$(MANDIR)/man8/
 	chmod 644 $(DESTDIR)$(MANDIR)/man8/negotiator-host.8 $(DESTDIR)$(MANDIR)/man8/negotiator-guest.8
+
+# The service files alone (no build): `make install-services SHAREDIR=DIR
+# BINDIR=...` writes a set for other paths or daemon arguments.
+# " @DAEMON_ARGS@" becomes " ARGS", or nothing when ARGS is empty.
+install-services:
 	for d in init.d upstart systemd supervisord; do mkdir -p $(DESTDIR)$(SHAREDIR)/$$d; \
-		for f in scripts/$$d/*; do sed 's|@BINDIR@|$(BINDIR)|g' $$f \
-			> $(DESTDIR)$(SHAREDIR)/$$d/`basename $$f`; \
+		for f in scripts/$$d/*; do \
+			case $$f in *host*) a='$(HOST_DAEMON_ARGS)' ;; *) a='$(GUEST_DAEMON_ARGS)' ;; esac; \
+			sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+				-e 's|@LOGDIR@|$(LOGDIR)|g' -e "s| @DAEMON_ARGS@|$${a:+ $$a}|g" $$f \
+				> $(DESTDIR)$(SHAREDIR)/$$d/`basename $$f`; \
 			chmod 644 $(DESTDIR)$(SHAREDIR)/$$d/`basename $$f`; done; done
 	chmod 755 $(DESTDIR)$(SHAREDIR)/init.d/*
 
@@ -200,4 +228,4 @@ clean:
 	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
 		compat/config.stamp compat/config.log
 
-.PHONY: all check vm-check bench scale-bench demo portcheck sanitize fuzz static install uninstall clean FORCE
+.PHONY: all check service-check install-services vm-check bench scale-bench demo portcheck sanitize fuzz static install uninstall clean FORCE

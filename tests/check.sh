@@ -55,6 +55,7 @@ run_suite "negotiator-host --check: diagnosing a host" sh tests/hostcheck.sh .
 run_suite "negotiator-host --json" sh tests/json.sh .
 run_suite "python-negotiator peers (tests/pypeer), four directions" sh tests/python.sh .
 run_suite "make install DESTDIR=... PREFIX=..." sh tests/install.sh .
+run_suite "upstart jobs: the grammar checker (tests/upstart-check.sh)" sh tests/upstart.sh .
 run_suite "soak: ${SOAK_N:-10000} calls through one host daemon" sh tests/soak.sh .
 
 echo "== total"

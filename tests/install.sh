@@ -50,8 +50,11 @@ for f in usr/share/man/man8/negotiator-host.8 usr/share/negotiator/systemd/negot
 done
 check "the user commands directory exists, empty" \
 	eval 'test -d "$R/usr/lib/negotiator/commands" && test -z "$(ls "$R/usr/lib/negotiator/commands")"'
-check "service files name the installed programs (@BINDIR@ replaced)" \
-	eval '! grep -rq "@BINDIR@" "$R/usr/share/negotiator" && grep -q "/usr/bin/negotiator-host" "$R/usr/share/negotiator/init.d/negotiator-host"'
+check "service files name the installed programs (no @VARIABLE@ left)" \
+	eval '! grep -rqE "@[A-Z_]+@" "$R/usr/share/negotiator" && grep -q "/usr/bin/negotiator-host" "$R/usr/share/negotiator/init.d/negotiator-host"'
+check "the init.d scripts read /etc/default/NAME, the supervisord programs log to /var/log" \
+	eval 'grep -q "^\[ -r \"/etc/default/\$NAME\" \] && \. \"/etc/default/\$NAME\"$" "$R/usr/share/negotiator/init.d/negotiator-guest" &&
+		grep -qx "stdout_logfile=/var/log/negotiator-host.log" "$R/usr/share/negotiator/supervisord/negotiator-host.conf"'
 check "the init.d script runs (exit 0 on --help or an unknown action, never 126)" \
 	eval 'sh -c "\"$R/usr/share/negotiator/init.d/negotiator-host\" bogus-action" >/dev/null 2>&1; test $? -ne 126'
 check "the installed host program knows its built-in commands' directory" \
