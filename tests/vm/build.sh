@@ -10,6 +10,8 @@
 #                                    negotiator-guest + qemu-ga + test commands
 #                                    + rawio (plain port I/O, for make bench)
 #                                    + gutil (port names, processes: musl)
+#                                    + /etc/init.d/negotiator-guest and its
+#                                    /etc/default file
 #   cache/blob1m                     1 MiB of random bytes, also in the guest
 #
 # Needs: apt-get (to download packages), dpkg-deb, cpio, gzip, xz, a C compiler
@@ -115,6 +117,18 @@ fi
 cp "$CACHE/blob1m" "$R/data/blob1m"
 # a distribution identity for the built-in commands to find
 printf "NAME=\"Negotiator test guest\"\nID=negotiatortest\nVERSION_ID=1\nVERSION_CODENAME=initramfs\n" > "$R/etc/os-release"
+# the guest daemon's init.d script as make install writes it, and its
+# defaults: /init starts and stops the daemon with it (busybox's sh and
+# start-stop-daemon, as on a small guest of the Ubuntu 10.04 era)
+rm -rf "$CACHE/svc"
+(cd "$TOP" && ${MAKE:-make} -s install-services SHAREDIR="$CACHE/svc" BINDIR=/bin SYSCONFDIR=/etc) >&2
+mkdir -p "$R/etc/init.d" "$R/etc/default"
+cp "$CACHE/svc/init.d/negotiator-guest" "$R/etc/init.d/"
+cat > "$R/etc/default/negotiator-guest" <<EOF
+# written by tests/vm/build.sh
+DAEMON_ARGS="--daemon --commands-dir /cmds --log-file /tmp/negotiator-guest.log"
+PIDFILE=/run/negotiator-guest.pid
+EOF
 cp "$HERE/guest-init" "$R/init"
 # what the KVM probe boots (tests/vm/lib.sh): proof that a vCPU runs this kernel
 printf '#!/bin/sh\necho NEGOTIATOR-KVM-PROBE-OK\nwhile :; do sleep 60; done\n' > "$R/kvmprobe"

@@ -383,8 +383,8 @@ dpid=$($HOST vm1 -e 'run cat /run/negotiator-guest.pid' 2>/dev/null)
 expect "--check with the daemon running exits 0 ($rc)" same "$rc" 0
 expect "... no problem line" sh -c "! grep -q '^problem:' '$CHK.out'"
 for p in negotiator-host-to-guest.0 negotiator-guest-to-host.0; do
-	expect "... $p held by the daemon (pid $dpid)" grep -qx \
-		"ok: port $p is held by the guest daemon: pid $dpid (negotiator-guest --daemon --commands-dir /cmds)" "$CHK.out"
+	expect "... $p held by the daemon (pid $dpid)" grep -q \
+		"^ok: port $p is held by the guest daemon: pid $dpid (/bin/negotiator-guest --daemon --commands-dir /cmds " "$CHK.out"
 done
 expect "... the daemon answers on its socket" \
 	grep -qx "ok: guest daemon running (it answers at /var/run/negotiator-guest.sock)" "$CHK.out"
@@ -479,6 +479,28 @@ if [ $SCEN_OK = 0 ]; then
 $(sed 's/^/    stderr: /' "$ST.err")"
 fi
 scenario_end "12 host --status and --check of real guests (with and without the daemon), a powered-off guest, one channel; --libvirt-xml"
+
+# 13 ---------------------------------------------------------------------------------------------
+# The guest daemon runs under its init.d script, started by /init the way a
+# small Ubuntu 10.04 guest starts it (busybox's sh and start-stop-daemon,
+# /etc/default/negotiator-guest), and its "stop" leaves nothing behind.
+expect "/init started the daemon with the init.d script (console: Starting negotiator-guest)" \
+	has "$VM_DIR/vm1.console" "^Starting negotiator-guest"
+$HOST vm1 -e svc-status > "$VM_DIR/svc.status" 2>&1
+sed 's/^/# init.d status: /' "$VM_DIR/svc.status"
+pid=$(sed -n 3p "$VM_DIR/svc.status")
+expect "status: 0, running, the pid file's process ($pid)" eval \
+	'grep -qx "negotiator-guest is running (pid $pid)" "$VM_DIR/svc.status" && grep -qx "rc=0" "$VM_DIR/svc.status"'
+expect "... which is the daemon with the defaults file's arguments" grep -q \
+	"^/bin/negotiator-guest --daemon --commands-dir /cmds --log-file /tmp/negotiator-guest.log" "$VM_DIR/svc.status"
+$HOST vm1 -e svc-stop > /dev/null 2>&1
+WAIT=20 wait_until has "$VM_DIR/vm1.console" "^init.d stop: "
+sed -n 's/^init.d stop: /# init.d stop (guest console): /p' "$VM_DIR/vm1.console"
+expect "stop: 0; then status 3, no daemon left, no pid file" \
+	has "$VM_DIR/vm1.console" "^init.d stop: stop=0 status=3 left=0 pidfile=no"
+$HOST -t 3 vm1 -e true > /dev/null 2>&1; rc=$?
+expect "... and the host's call finds no agent (125, got $rc)" same "$rc" 125
+scenario_end "13 the guest daemon under /etc/init.d/negotiator-guest (busybox sh, start-stop-daemon): started at boot, status, stop"
 
 echo "# suite took $(( $(date +%s) - T0 )) s"
 summary
