@@ -149,6 +149,13 @@ bench: all tests/poke tests/qga tests/negbench tests/standin tests/pypeer
 	sh tests/vm/build.sh
 	sh tests/vm/bench.sh; rc=$$?; sh tests/bench-standin.sh . && exit $$rc
 
+# where a stream's time goes, per path: CPU, context switches and system
+# calls per MiB of both daemons and the client (tests/vm/profile.sh;
+# PROFILE_KERNEL=current|legacy, PROFILE_MB); needs strace
+profile: all tests/negbench
+	sh tests/vm/build.sh
+	sh tests/vm/profile.sh
+
 tests/negbench: tests/negbench.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ tests/negbench.c common.o proto.o json.o link.o \
 		$(COMPAT_OBJS) $(LDLIBS) $(PROBE_LIBS)
@@ -228,4 +235,4 @@ clean:
 	rm -f compat/*.o compat/config.h compat/config.h.new compat/config.libs \
 		compat/config.stamp compat/config.log
 
-.PHONY: all check service-check install-services vm-check bench scale-bench demo portcheck sanitize fuzz static install uninstall clean FORCE
+.PHONY: all check service-check install-services vm-check bench profile scale-bench demo portcheck sanitize fuzz static install uninstall clean FORCE

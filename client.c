@@ -43,6 +43,10 @@ struct client {
 	int py;                       /* the peer is python-negotiator */
 	unsigned long in_unacked;     /* stdin bytes sent, not acked */
 	unsigned long delivered;      /* written locally, ack pending */
+	/* stdin: bytes sent, and the times its reading stopped on a full
+	 * window (acks late) or a full queue (said at -v at the end) */
+	unsigned long in_bytes, stalls_window, stalls_queue;
+	int in_paused;
 	struct sink out, err;
 	char reason[600];
 	const char *origin;           /* a failure of ours: "channel" or "agent" */
@@ -147,6 +151,7 @@ forward_stdin(struct client *c)
 	hl = snprintf(head, sizeof head, "in %lu ", CALL_ID);
 	link_send(&c->link, head, (size_t)hl, data, (size_t)n);
 	c->in_unacked += (unsigned long)n;
+	c->in_bytes += (unsigned long)n;
 }
 
 static void
@@ -462,8 +467,15 @@ build_sets(struct client *c, int fd, struct fdset *r, struct fdset *w)
 		fdset_add(r, fd);
 	if (buf_len(&c->link.out))
 		fdset_add(w, fd);
-	if (c->sent && c->stdin_open && c->in_unacked < CALL_WINDOW && link_out_room(&c->link))
-		fdset_add(r, 0);
+	if (c->sent && c->stdin_open) {
+		int window = c->in_unacked < CALL_WINDOW, queue = link_out_room(&c->link);
+
+		if (window && queue)
+			fdset_add(r, 0);
+		else if (!c->in_paused)
+			++*(window ? &c->stalls_queue : &c->stalls_window);
+		c->in_paused = !(window && queue);
+	}
 	if (buf_len(&c->out.q) && c->out.fd >= 0)
 		fdset_add(w, c->out.fd);
 	if (buf_len(&c->err.q) && c->err.fd >= 0)
@@ -617,6 +629,9 @@ client_run(int fd, const struct client_req *req)
 	memset(&c, 0, sizeof c);
 	call_start(&c, fd, req, 1, 2);
 	call_loop(&c, fd);
+	if (c.in_bytes)
+		debug("stdin: %lu bytes sent, paused %lu times on a full window, %lu on a full "
+		      "queue", c.in_bytes, c.stalls_window, c.stalls_queue);
 	if (c.reason[0]) {
 		error("%s", c.reason);
 	} else if (c.exited && c.exit_signaled) {

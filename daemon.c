@@ -47,6 +47,11 @@ struct call {
 	unsigned long in_held;      /* stdin bytes received, not yet acked */
 	unsigned long in_delivered; /* of those, written (ack pending) */
 	unsigned long out_unacked;  /* out/err bytes sent, not acked */
+	/* where the output waited (said at -v when the call ends): times its
+	 * reading stopped on a full window (the consumer's acks are late) or on
+	 * a full link queue (the channel or the client is slower) */
+	unsigned long out_bytes, stalls_window, stalls_queue;
+	int out_paused;
 	struct buf text;            /* CALL_TEXT: the whole output */
 	/* relayed calls */
 	struct link *down;
@@ -1281,6 +1286,7 @@ pump_output(struct call *c, int *fd, const char *word)
 	n = link_send_read(c->up, head, (size_t)hl, *fd, want);
 	if (n > 0) {
 		c->out_unacked += (unsigned long)n;
+		c->out_bytes += (unsigned long)n;
 		return (int)n;
 	}
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -1719,8 +1725,9 @@ served_progress(struct call *c)
 		return 0;
 	code = exit_code_of(c->child.status, &sig);
 	link_sendf(c->up, "exit %lu %s %d", c->up_id, sig ? "signal" : "status", code);
-	link_log(c->up, LOG_LVL_DEBUG, "call %lu finished (%s %d)", c->up_id,
-	      sig ? "signal" : "status", code);
+	link_log(c->up, LOG_LVL_DEBUG, "call %lu finished (%s %d); output %lu bytes, paused "
+	         "%lu times on a full window, %lu on a full queue", c->up_id,
+	         sig ? "signal" : "status", code, c->out_bytes, c->stalls_window, c->stalls_queue);
 	call_free(c);
 	return 1;
 }
@@ -2030,6 +2037,13 @@ settle_call(struct call *c)
 	if (c->kind != CALL_EXEC)
 		return;
 	room = c->py || (c->up->up && link_out_room(c->up) && c->out_unacked < CALL_WINDOW);
+	if (!room && !c->out_paused && c->up->up) {
+		if (c->out_unacked >= CALL_WINDOW)
+			c->stalls_window++;
+		else
+			c->stalls_queue++;
+	}
+	c->out_paused = !room;
 	loop_watch(c->child.out, room ? LOOP_READ : 0);
 	loop_watch(c->child.err, room ? LOOP_READ : 0);
 	loop_watch(c->child.in, buf_len(&c->stdin_q) ? LOOP_WRITE : 0);

@@ -158,6 +158,14 @@ row "stdin -> guest command, negotiator ($MB MiB)" "$NEG_IN MB/s ($(pct "$NEG_IN
 timed "$VM_DIR/t" $HOST -t 0 vm1 -e "host-out $MB" > /dev/null
 NEG_HOUT=$(rate "$bytes" "$(cat "$VM_DIR/t")")
 row "host command output -> guest, negotiator ($MB MiB)" "$NEG_HOUT MB/s ($(pct "$NEG_HOUT" "$RAW_IN") of raw h->g)"
+# a small call while a stream runs on the same link: it must not starve
+$HOST -t 0 vm1 -e "zeros 65536" > /dev/null 2>&1 &
+streamer=$!
+sleep 1
+: > "$VM_DIR/lat3"
+"$NB" run "$N" "$VM_DIR/lat3" $HOST vm1 -e true
+kill "$streamer" 2>/dev/null; wait "$streamer" 2>/dev/null
+row "/bin/true round trip while a stream runs guest->host" "$(stats "$VM_DIR/lat3") ($(awk -v a="$(median "$VM_DIR/lat3")" -v b="$NEG_TRUE" 'BEGIN { printf "%.1fx", a / b }') idle; target < 3x)"
 if [ $QGA_OK = 1 ]; then
 	# 32 MiB asked: qemu-ga keeps the first 16 MiB and says truncated=1
 	$QGA output /bin/sh -c 'head -c 33554432 /dev/zero' > "$VM_DIR/qout" 2>&1

@@ -6,6 +6,8 @@
 #   VM_DIR/ch/NAME.negotiator-host-to-guest.0, ...guest-to-host.0 and
 #   ...org.qemu.guest_agent.0 (libvirt's naming), serial log VM_DIR/NAME.console,
 #   pidfile VM_DIR/NAME.qemu.pid.  Only processes we started are ever killed.
+#   VM_APPEND: more kernel arguments (negotiator.verbose: the guest daemon
+#   runs with -v; tests/vm/guest-init).
 # vm_stop NAME: kill that QEMU (pidfile), as a power cut.
 # vm_watchdog: the caller's EXIT trap stops its guests; this also covers a
 #   caller killed with SIGKILL (or a TERM its shell defers while it waits):
@@ -55,7 +57,7 @@ vm_start() {
 	ports="negotiator-host-to-guest.0 negotiator-guest-to-host.0 org.qemu.guest_agent.0 bench.raw.0"
 	[ "$2" = "--no-negotiator" ] && ports="org.qemu.guest_agent.0"
 	set -- -serial "file:$VM_DIR/$name.console" -daemonize \
-		-pidfile "$VM_DIR/$name.qemu.pid" -append "console=ttyS0 quiet panic=-1 rdinit=/init"
+		-pidfile "$VM_DIR/$name.qemu.pid" -append "console=ttyS0 quiet panic=-1 rdinit=/init${VM_APPEND:+ $VM_APPEND}"
 	n=1
 	for p in $ports; do
 		set -- "$@" -chardev "socket,id=charchannel$n,path=$VM_DIR/ch/$name.$p,server=on,wait=off" \
