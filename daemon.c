@@ -842,6 +842,34 @@ window_ok(unsigned long held, size_t more)
 	return held + more <= CALL_WINDOW;
 }
 
+static void pump_stdin(struct call *c);
+
+/* Stdin data for the command: straight into its pipe while the pipe takes
+ * it and nothing waits before it (no copy, no extra round of the loop),
+ * the rest queued. */
+static void
+stdin_put(struct call *c, const unsigned char *data, size_t len)
+{
+	ssize_t n = 0;
+
+	if (buf_len(&c->stdin_q) == 0) {
+		do
+			n = write(c->child.in, data, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			/* the command closed its stdin: pump_stdin says so */
+			buf_append(&c->stdin_q, data, len);
+			pump_stdin(c);
+			return;
+		}
+		if (n < 0)
+			n = 0;
+		c->in_delivered += (unsigned long)n;
+	}
+	if ((size_t)n < len)
+		buf_append(&c->stdin_q, data + n, len - (size_t)n);
+}
+
 static void
 served_msg(struct call *c, const struct msg *m)
 {
@@ -856,7 +884,7 @@ served_msg(struct call *c, const struct msg *m)
 		if (c->child.in < 0 || c->stdin_eof)
 			c->in_delivered += m->datalen;   /* nobody reads it: drop, ack */
 		else
-			buf_append(&c->stdin_q, m->data, m->datalen);
+			stdin_put(c, m->data, m->datalen);
 		break;
 	case M_EOF:
 		c->stdin_eof = 1;
@@ -1311,12 +1339,13 @@ pump_stdin(struct call *c)
 	}
 }
 
-/* Acks are batched: one per quarter window, or when the queue drained. */
+/* Acks are batched, one per quarter window: the sender waits only with a
+ * whole window unacknowledged, so none is ever held back by this, and
+ * each ack is a frame both daemons and the client handle. */
 static void
 served_acks(struct call *c)
 {
-	if (c->in_delivered &&
-	    (buf_len(&c->stdin_q) == 0 || c->in_delivered >= CALL_WINDOW / 4)) {
+	if (c->in_delivered >= CALL_WINDOW / 4) {
 		link_sendf(c->up, "ack %lu %lu", c->up_id, c->in_delivered);
 		c->in_held -= c->in_delivered;
 		c->in_delivered = 0;

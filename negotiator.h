@@ -27,7 +27,7 @@
 #define MAX_LEN_DIGITS   5         /* digits of MAX_PAYLOAD */
 #define DATA_CHUNK       32000UL   /* data bytes per out/err/in frame */
 #define READ_FRAMES      8         /* frames of command output per readv() */
-#define READS_PER_WAKEUP 16        /* read()s of a link per select() round */
+#define READS_PER_WAKEUP 32        /* read()s of a link per select() round */
 #define CALL_WINDOW      1048576UL  /* unacknowledged data per call and direction */
 #define MAX_CALLS        128       /* calls in flight per link */
 #define OUT_HIGH_WATER   262144UL  /* stop producing data above this queue size */
