@@ -148,16 +148,32 @@ else
 	row "raw channel host->guest ($MB MiB through bench.raw.0)" "FAILED ($*)"
 fi
 
+# the same into a pipe to dd: the limit for an agent that feeds a command
+"$TOP/tests/poke" "$RAW" 120 < /dev/zero > /dev/null 2>&1 &
+writer=$!
+$HOST -t 300 vm1 -e "raw-in-pipe $MB" > "$VM_DIR/rawin" 2>&1
+kill $writer 2>/dev/null; wait $writer 2>/dev/null
+set -- $(cat "$VM_DIR/rawin")
+if [ "$1" = "$bytes" ] && [ "${2:-0}" -gt 0 ]; then
+	RAW_INPIPE=$(rate "$bytes" "$2")
+	row "  the same into a pipe (plain copier | dd, no agent)" "$RAW_INPIPE MB/s ($(pct "$RAW_INPIPE" "$RAW_IN") of raw)"
+else
+	RAW_INPIPE=0
+	row "  the same into a pipe (plain copier | dd, no agent)" "FAILED ($*)"
+fi
+
 timed "$VM_DIR/t" $HOST -t 0 vm1 -e "zeros $MB" > /dev/null
 NEG_OUT=$(rate "$bytes" "$(cat "$VM_DIR/t")")
 row "guest command output -> host, negotiator ($MB MiB, no cap)" "$NEG_OUT MB/s ($(pct "$NEG_OUT" "$RAW_OUT") of raw; target 80%)"
 row "  negotiator / the same bytes through a pipe without agent" "$(pct "$NEG_OUT" "$RAW_PIPE")"
 timed "$VM_DIR/t" $HOST -t 0 vm1 -e sink < "$VM_DIR/in"
 NEG_IN=$(rate "$bytes" "$(cat "$VM_DIR/t")")
-row "stdin -> guest command, negotiator ($MB MiB)" "$NEG_IN MB/s ($(pct "$NEG_IN" "$RAW_IN") of raw)"
+row "stdin -> guest command, negotiator ($MB MiB)" "$NEG_IN MB/s ($(pct "$NEG_IN" "$RAW_IN") of raw; target 80%)"
+row "  negotiator / the same bytes into a pipe without agent" "$(pct "$NEG_IN" "$RAW_INPIPE")"
 timed "$VM_DIR/t" $HOST -t 0 vm1 -e "host-out $MB" > /dev/null
 NEG_HOUT=$(rate "$bytes" "$(cat "$VM_DIR/t")")
-row "host command output -> guest, negotiator ($MB MiB)" "$NEG_HOUT MB/s ($(pct "$NEG_HOUT" "$RAW_IN") of raw h->g)"
+row "host command output -> guest, negotiator ($MB MiB)" "$NEG_HOUT MB/s ($(pct "$NEG_HOUT" "$RAW_IN") of raw h->g; target 70%)"
+row "  negotiator / the same bytes into a pipe without agent" "$(pct "$NEG_HOUT" "$RAW_INPIPE")"
 # a small call while a stream runs on the same link: it must not starve
 $HOST -t 0 vm1 -e "zeros 65536" > /dev/null 2>&1 &
 streamer=$!

@@ -65,11 +65,11 @@ per() { awk -v a="$1" -v b="$2" -v mb="$MB" -v k="${3:-1}" 'BEGIN { if (a == "-"
 # client CPU: a shell that waited for it has it in its cutime+cstime
 cpu_of() { sh -c '"$@"; set -- $(sed "s/^.*) //" /proc/$$/stat); echo $((${14} + ${15})) > '"$VM_DIR/cl"'' sh "$@"; }
 
-profile() { # LABEL GUEST-SIDE-NOTE CLIENT-ARGS... (stdin, stdout as needed)
-	label=$1 note=$2; shift 2
+profile() { # LABEL GUEST-SIDE-NOTE STDIN STDOUT CLIENT-ARGS...
+	label=$1 note=$2 pin=$3 pout=$4; shift 4
 	h0=$(hstat); g0=$(gstat)
 	: > "$VM_DIR/t"
-	cpu_of "$NB" run 1 "$VM_DIR/t" "$@" -v 2> "$VM_DIR/client.err"
+	cpu_of "$NB" run 1 "$VM_DIR/t" "$@" -v < "$pin" > "$pout" 2> "$VM_DIR/client.err"
 	h1=$(hstat); g1=$(gstat)
 	us=$(cat "$VM_DIR/t")
 	set -- $h0 $h1; hcpu=$(per "$1" "$4" 10); hcs=$(per $(($2 + $3)) $(($5 + $6)))
@@ -91,12 +91,12 @@ profile() { # LABEL GUEST-SIDE-NOTE CLIENT-ARGS... (stdin, stdout as needed)
 	grep "stdin: " "$VM_DIR/client.err" | sed 's/^[^:]*: /   host client /'
 }
 # strace_run LABEL CLIENT-ARGS...: system calls per MiB of the host daemon and the client
-strace_run() {
-	label=$1; shift
+strace_run() { # STDIN STDOUT CLIENT-ARGS...
+	pin=$1 pout=$2; shift 2
 	strace -c -f -q -p "$HOSTPID" -o "$VM_DIR/st.d" &
 	sp=$!
 	sleep 0.5
-	strace -c -f -q -o "$VM_DIR/st.c" "$@"
+	strace -c -f -q -o "$VM_DIR/st.c" "$@" < "$pin" > "$pout"
 	kill -INT "$sp"; wait "$sp" 2>/dev/null
 	for w in d c; do
 		[ $w = d ] && who="host daemon" || who="host client"
@@ -109,9 +109,10 @@ strace_run() {
 	done
 }
 
-profile "guest command output -> host" "+ dd in the guest" $HOST -t 0 vm1 -e "zeros $MB" > /dev/null
-strace_run "guest command output -> host" $HOST -t 0 vm1 -e "zeros $MB" > /dev/null
-profile "stdin -> guest command" "+ dd in the guest" $HOST -t 0 vm1 -e sink < "$VM_DIR/in"
-strace_run "stdin -> guest command" $HOST -t 0 vm1 -e sink < "$VM_DIR/in"
-profile "host command output -> guest" "+ the guest client" $HOST -t 0 vm1 -e "host-out $MB" > /dev/null
-strace_run "host command output -> guest" $HOST -t 0 vm1 -e "host-out $MB" > /dev/null
+Z=/dev/null
+profile "guest command output -> host" "+ dd in the guest" $Z $Z $HOST -t 0 vm1 -e "zeros $MB"
+strace_run $Z $Z $HOST -t 0 vm1 -e "zeros $MB"
+profile "stdin -> guest command" "+ dd in the guest" "$VM_DIR/in" $Z $HOST -t 0 vm1 -e sink
+strace_run "$VM_DIR/in" $Z $HOST -t 0 vm1 -e sink
+profile "host command output -> guest" "+ the guest client" $Z $Z $HOST -t 0 vm1 -e "host-out $MB"
+strace_run $Z $Z $HOST -t 0 vm1 -e "host-out $MB"

@@ -5,6 +5,9 @@
  *
  *   rawio out PORT BYTES   write BYTES zero bytes, 32 KiB per write()
  *   rawio in PORT BYTES    read BYTES bytes (the host is writing)
+ *   rawio tee PORT BYTES   the same, each read written on to stdout (a
+ *                          pipe: the plain copier of host->guest); the
+ *                          timing goes to stderr
  *   rawio pipe PORT BYTES  copy BYTES bytes from stdin (a pipe, grown to
  *                          1 MiB as negotiator-guest grows a command's) into
  *                          PORT: the best any agent fed by a pipe can do
@@ -61,21 +64,39 @@ copy_in(const char *port, double total)
 	return 0;
 }
 
+/* all of it, to a blocking descriptor */
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static char buf[65536];
 	double t0 = 0, total, done = 0;
-	int fd, out, pipe_in;
+	int fd, out, pipe_in, tee;
 	ssize_t n;
 
 	if (argc != 4 || (strcmp(argv[1], "in") != 0 && strcmp(argv[1], "out") != 0 &&
-	                  strcmp(argv[1], "pipe") != 0)) {
-		fprintf(stderr, "usage: rawio in|out|pipe PORT BYTES\n");
+	                  strcmp(argv[1], "pipe") != 0 && strcmp(argv[1], "tee") != 0)) {
+		fprintf(stderr, "usage: rawio in|out|pipe|tee PORT BYTES\n");
 		return 2;
 	}
 	pipe_in = argv[1][0] == 'p';
-	out = argv[1][0] != 'i';
+	tee = argv[1][0] == 't';
+	out = argv[1][0] == 'o';
 	if (pipe_in)
 		return copy_in(argv[2], atof(argv[3]));
 	total = atof(argv[3]);
@@ -100,8 +121,12 @@ main(int argc, char **argv)
 		}
 		if (!out && done == 0)
 			t0 = now_us();
+		if (tee && write_all(1, buf, (size_t)n) < 0) {
+			fprintf(stderr, "rawio: tee: write: %s\n", strerror(errno));
+			return 1;
+		}
 		done += (double)n;
 	}
-	printf("%.0f %.0f\n", done, now_us() - t0);
+	fprintf(tee ? stderr : stdout, "%.0f %.0f\n", done, now_us() - t0);
 	return 0;
 }
