@@ -104,6 +104,7 @@ new_session(struct link *l)
 	l->up = 0;
 	/* a local client starts cleanly with hello: no resync, garbage ends it */
 	l->syncing = l->kind != LINK_CONTROL;
+	l->sync_skipped = 0;
 	l->peer[0] = '\0';
 	l->ping_sent = 0;
 	l->last_rx = now_ms();
@@ -666,6 +667,7 @@ go_python(struct link *l)
 	mode_limits(l);
 	l->up = 1;
 	l->syncing = 0;
+	l->sync_skipped = 0;
 	strcpy(l->peer, "python");
 	l->peer_instance[0] = '\0';
 	/* news for a daemon's log; a command-line client just gets on with it */
@@ -681,6 +683,7 @@ native_from_json(struct link *l, const char *peer_nonce, const char *peer_instan
 	l->mode = LM_NATIVE;
 	mode_limits(l);
 	l->syncing = 0;
+	l->sync_skipped = 0;
 	ev = peer_session(l, peer_nonce);
 	memcpy(l->peer_instance, peer_instance, pil);
 	l->peer_instance[pil] = '\0';
@@ -860,25 +863,33 @@ skip_to_session(struct link *l)
 	size_t skip = sync_scan(buf_ptr(&l->in), buf_len(&l->in), &found);
 
 	if (l->probe || l->quiet) {
-		size_t js = json_sync_scan(buf_ptr(&l->in), buf_len(&l->in), &jfound);
+		size_t js = json_sync_scan(buf_ptr(&l->in), buf_len(&l->in), !l->sync_skipped,
+		                           &jfound);
 
 		if (jfound && (js < skip || !found)) {
 			buf_consume(&l->in, js);
 			l->mode = LM_UNKNOWN;
 			mode_limits(l);
 			l->syncing = 0;
+			l->sync_skipped = 0;
 			return 1;
 		}
 		if (!found && js < skip)
 			skip = js;    /* a JSON frame may still be arriving there */
 	}
-	if (skip)
+	if (skip) {
+		/* mid-stream from here on: a stale stream's digits that happen to
+		 * start the buffer are no python request (a host daemon restarted
+		 * during a guest's output once took them for one, 279 MB long) */
+		l->sync_skipped = 1;
 		link_log(l, LOG_LVL_DEBUG, "skipped %lu bytes while synchronizing",
 		         (unsigned long)skip);
+	}
 	buf_consume(&l->in, skip);
 	if (!found)
 		return 0;
 	l->syncing = 0;
+	l->sync_skipped = 0;
 	return 1;
 }
 

@@ -272,7 +272,9 @@ int py_frame_parse(const unsigned char *p, size_t len, size_t max,
 /* offset of the first plausible hello/sync frame in p, or where to keep
  * scanning from when more bytes arrive */
 size_t sync_scan(const unsigned char *p, size_t len, int *found);
-size_t json_sync_scan(const unsigned char *p, size_t len, int *found);
+/* at_start: p begins the stream (no bytes skipped): only there may an
+ * oversized python request be recognised */
+size_t json_sync_scan(const unsigned char *p, size_t len, int at_start, int *found);
 int msg_parse(const unsigned char *payload, size_t len, struct msg *m, const char **why);
 const char *msg_name(enum msg_type t);
 /* an exit message's status as a shell gives it: 128 + the signal */
@@ -357,6 +359,7 @@ struct link {
 	void *py_call;              /* ... for this call (NULL: given up) */
 	unsigned long py_skip;      /* python: bytes of an oversized frame to drop */
 	int syncing;                /* discarding until hello/sync */
+	int sync_skipped;           /* ... and bytes were skipped: mid-stream */
 	int up;                     /* session established */
 	int pending_up;             /* EV_UP to report after an EV_RESET */
 	int session_lost;           /* EV_RESET to report */

@@ -155,7 +155,7 @@ sync_scan(const unsigned char *p, size_t len, int *found)
  * is kept; else len.  A count over PY_MAX_FRAME counts only at the very
  * start (python's request, too big: the caller refuses it). */
 size_t
-json_sync_scan(const unsigned char *p, size_t len, int *found)
+json_sync_scan(const unsigned char *p, size_t len, int at_start, int *found)
 {
 	size_t i, keep = len;
 
@@ -177,7 +177,7 @@ json_sync_scan(const unsigned char *p, size_t len, int *found)
 		if (n > PY_MAX_FRAME) {
 			/* python's oversized request, to be refused: only where the
 			 * stream starts, never after garbage */
-			if (i == 0 && (j + 1 == len || p[j + 1] == '{')) {
+			if (at_start && i == 0 && (j + 1 == len || p[j + 1] == '{')) {
 				*found = j + 1 < len;
 				return 0;
 			}

@@ -135,25 +135,32 @@ test_json_sync_scan(void)
 	int found;
 	size_t off;
 
-	off = json_sync_scan((const unsigned char *)probe, strlen(probe), &found);
+	off = json_sync_scan((const unsigned char *)probe, strlen(probe), 1, &found);
 	check(found && off == 0, "json sync: a JSON frame at the start");
 	/* the tail of an ack cut short runs into the count of the next frame */
 	sprintf(buf, "ack 1 32768%s", probe);
-	off = json_sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), 1, &found);
 	check(found && off == 11, "json sync: found where a cut frame's digits run into its count");
 	sprintf(buf, "ack 1 32768%.*s", 20, probe);
-	off = json_sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), 1, &found);
 	check(!found && off == 9, "json sync: incomplete: kept from the first count that fits");
 	sprintf(buf, "0\n{}  5\nabcde 99999\n{\"a\": %s", probe);
-	off = json_sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), 1, &found);
 	check(found && off == strlen(buf) - strlen(probe),
 	      "json sync: no zero count, no frame without {, no oversized candidate");
 	strcpy(buf, "12\n{\"a\": 1, \"b\"");
-	off = json_sync_scan((const unsigned char *)buf, 10, &found);
+	off = json_sync_scan((const unsigned char *)buf, 10, 1, &found);
 	check(!found && off == 0, "json sync: a frame still arriving is kept");
 	strcpy(buf, "6\n{\"a\"x  more");
-	off = json_sync_scan((const unsigned char *)buf, strlen(buf), &found);
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), 1, &found);
 	check(!found && off == strlen(buf), "json sync: a complete frame that does not end in } is none");
+	/* an oversized count followed by {: python's request where the stream
+	 * starts, nothing mid-stream (after skipped bytes) */
+	strcpy(buf, "279808106\n{\"x");
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), 1, &found);
+	check(found && off == 0, "json sync: an oversized request where the stream starts");
+	off = json_sync_scan((const unsigned char *)buf, strlen(buf), 0, &found);
+	check(!found, "json sync: ... but no such request mid-stream");
 }
 
 static void
