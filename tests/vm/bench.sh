@@ -78,6 +78,24 @@ raw_out() {
 	if [ "$1" = "$bytes" ]; then rate "$bytes" "$2"; else echo 0; fi
 }
 
+# raw_in GUEST-COMMAND: MB/s of plain bytes host to guest, the host writing
+# zeros into the raw port and the guest command reading them, timed in the
+# guest by rawio from the first byte to the last (0 when it failed; why on
+# stderr)
+raw_in() {
+	"$TOP/tests/poke" "$RAW" 120 < /dev/zero > /dev/null 2>&1 &
+	writer=$!
+	$HOST -t 300 vm1 -e "$1" > "$VM_DIR/rawin" 2>&1
+	kill $writer 2>/dev/null; wait $writer 2>/dev/null
+	set -- $(cat "$VM_DIR/rawin")
+	if [ "$1" = "$bytes" ] && [ "${2:-0}" -gt 0 ]; then
+		rate "$bytes" "$2"
+	else
+		echo "bench: $*" >&2
+		echo 0
+	fi
+}
+
 bench_kernel() {
 VM_KERNEL=$1
 VM_ACCEL_USED=$(vm_accel)
@@ -134,33 +152,11 @@ RAW_OUT=$(raw_out "raw-out $MB")
 row "raw channel guest->host ($MB MiB through bench.raw.0)" "$RAW_OUT MB/s"
 RAW_PIPE=$(raw_out "raw-pipe $MB")
 row "  the same fed through a pipe (dd | plain copier, no agent)" "$RAW_PIPE MB/s ($(pct "$RAW_PIPE" "$RAW_OUT") of raw)"
-"$TOP/tests/poke" "$RAW" 120 < /dev/zero > /dev/null 2>&1 &
-writer=$!
-$HOST -t 300 vm1 -e "raw-in $MB" > "$VM_DIR/rawin" 2>&1
-kill $writer 2>/dev/null; wait $writer 2>/dev/null
-# timed in the guest by rawio, from the first byte to the last
-set -- $(cat "$VM_DIR/rawin")
-if [ "$1" = "$bytes" ] && [ "${2:-0}" -gt 0 ]; then
-	RAW_IN=$(rate "$bytes" "$2")
-	row "raw channel host->guest ($MB MiB through bench.raw.0)" "$RAW_IN MB/s"
-else
-	RAW_IN=0
-	row "raw channel host->guest ($MB MiB through bench.raw.0)" "FAILED ($*)"
-fi
-
+RAW_IN=$(raw_in "raw-in $MB")
+row "raw channel host->guest ($MB MiB through bench.raw.0)" "$RAW_IN MB/s"
 # the same into a pipe to dd: the limit for an agent that feeds a command
-"$TOP/tests/poke" "$RAW" 120 < /dev/zero > /dev/null 2>&1 &
-writer=$!
-$HOST -t 300 vm1 -e "raw-in-pipe $MB" > "$VM_DIR/rawin" 2>&1
-kill $writer 2>/dev/null; wait $writer 2>/dev/null
-set -- $(cat "$VM_DIR/rawin")
-if [ "$1" = "$bytes" ] && [ "${2:-0}" -gt 0 ]; then
-	RAW_INPIPE=$(rate "$bytes" "$2")
-	row "  the same into a pipe (plain copier | dd, no agent)" "$RAW_INPIPE MB/s ($(pct "$RAW_INPIPE" "$RAW_IN") of raw)"
-else
-	RAW_INPIPE=0
-	row "  the same into a pipe (plain copier | dd, no agent)" "FAILED ($*)"
-fi
+RAW_INPIPE=$(raw_in "raw-in-pipe $MB")
+row "  the same into a pipe (plain copier | dd, no agent)" "$RAW_INPIPE MB/s ($(pct "$RAW_INPIPE" "$RAW_IN") of raw)"
 
 timed "$VM_DIR/t" $HOST -t 0 vm1 -e "zeros $MB" > /dev/null
 NEG_OUT=$(rate "$bytes" "$(cat "$VM_DIR/t")")
