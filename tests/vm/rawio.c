@@ -87,6 +87,7 @@ main(int argc, char **argv)
 	static char buf[65536];
 	double t0 = 0, total, done = 0;
 	int fd, out, pipe_in, tee;
+	size_t held = 0;    /* tee: read, not yet written on */
 	ssize_t n;
 
 	if (argc != 4 || (strcmp(argv[1], "in") != 0 && strcmp(argv[1], "out") != 0 &&
@@ -107,11 +108,11 @@ main(int argc, char **argv)
 	if (out)
 		t0 = now_us();
 	while (done < total) {
-		size_t want = out ? 32768 : sizeof buf;
+		size_t want = out ? 32768 : sizeof buf - held;
 
 		if (want > total - done)
 			want = (size_t)(total - done);
-		n = out ? write(fd, buf, want) : read(fd, buf, want);
+		n = out ? write(fd, buf, want) : read(fd, buf + held, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -121,11 +122,18 @@ main(int argc, char **argv)
 		}
 		if (!out && done == 0)
 			t0 = now_us();
-		if (tee && write_all(1, buf, (size_t)n) < 0) {
-			fprintf(stderr, "rawio: tee: write: %s\n", strerror(errno));
-			return 1;
-		}
 		done += (double)n;
+		if (tee) {
+			/* a port gives 4 KiB a read: pass them on 32 KiB at a
+			 * time, as a copier that batches would */
+			held += (size_t)n;
+			if ((held >= 32768 || done >= total) && write_all(1, buf, held) < 0) {
+				fprintf(stderr, "rawio: tee: write: %s\n", strerror(errno));
+				return 1;
+			}
+			if (held >= 32768 || done >= total)
+				held = 0;
+		}
 	}
 	fprintf(tee ? stderr : stdout, "%.0f %.0f\n", done, now_us() - t0);
 	return 0;
