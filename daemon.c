@@ -2203,7 +2203,7 @@ static void
 pid_file_write(void)
 {
 	char line[32], *tmp;
-	int fd, n, ok;
+	int fd, n, ok, err;
 
 	if (!daemon_pid_file)
 		return;
@@ -2213,10 +2213,17 @@ pid_file_write(void)
 	n = sprintf(line, "%ld\n", (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, 0644);
 	ok = fd >= 0 && write(fd, line, (size_t)n) == n;
-	if (fd >= 0 && close(fd) < 0)
+	err = ok ? 0 : (errno ? errno : EIO);   /* before close() can change it */
+	if (fd >= 0 && close(fd) < 0 && ok) {
 		ok = 0;
-	if (!ok || rename(tmp, daemon_pid_file) < 0) {
-		error("unable to write the pid file %s: %s", daemon_pid_file, strerror(errno));
+		err = errno;
+	}
+	if (ok && rename(tmp, daemon_pid_file) < 0) {
+		ok = 0;
+		err = errno;
+	}
+	if (!ok) {
+		error("unable to write the pid file %s: %s", daemon_pid_file, strerror(err));
 		unlink(tmp);
 		if (listen_path)
 			unlink(listen_path);
