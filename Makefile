@@ -151,9 +151,10 @@ bench: all tests/poke tests/qga tests/negbench tests/standin tests/pypeer
 
 # where a stream's time goes, per path: CPU, context switches and system
 # calls per MiB of both daemons and the client (tests/vm/profile.sh;
-# PROFILE_KERNEL=current|legacy, PROFILE_MB); needs strace
+# PROFILE_KERNEL=current|legacy, PROFILE_MB); needs strace (also put in the
+# guest, with its libraries)
 profile: all tests/negbench
-	sh tests/vm/build.sh
+	VM_STRACE=1 sh tests/vm/build.sh
 	sh tests/vm/profile.sh
 
 tests/negbench: tests/negbench.c common.o proto.o json.o link.o $(COMPAT_OBJS) $(HEADERS)

@@ -103,16 +103,20 @@ cp "$TOP"/scripts/commands/* "$R/cmds/"
 ln -s /bin/busybox "$R/cmds/true"
 printf "#!/bin/sh\necho never\n" > "$R/cmds/noexec"
 chmod 644 "$R/cmds/noexec"
-# qemu-ga with the shared libraries it needs (taken from this machine)
-QGA="$CACHE/qga/usr/sbin/qemu-ga"
-if [ -x "$QGA" ]; then
-	cp "$QGA" "$R/qga/qemu-ga"
-	ldd "$QGA" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | while read -r lib; do
+# copy_dynamic PROGRAM DEST: a dynamic program into the guest, with the shared
+# libraries it needs (taken from this machine)
+copy_dynamic() {
+	cp "$1" "$R$2"
+	ldd "$1" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | while read -r lib; do
 		mkdir -p "$R$(dirname "$lib")"
 		cp -L "$lib" "$R$lib"
 	done
 	[ -e "$R/lib64/ld-linux-x86-64.so.2" ] || { mkdir -p "$R/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$R/lib64/"; }
-fi
+}
+QGA="$CACHE/qga/usr/sbin/qemu-ga"
+[ -x "$QGA" ] && copy_dynamic "$QGA" /qga/qemu-ga
+# strace, for make profile (VM_STRACE=1), when this machine has it
+[ -n "$VM_STRACE" ] && ST=$(command -v strace) && copy_dynamic "$ST" /bin/strace
 [ -s "$CACHE/blob1m" ] || head -c 1048576 /dev/urandom > "$CACHE/blob1m"
 cp "$CACHE/blob1m" "$R/data/blob1m"
 # a distribution identity for the built-in commands to find

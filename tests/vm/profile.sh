@@ -11,7 +11,11 @@
 #   - the guest daemon's read() and write() system calls (/proc/PID/io);
 #   - in a second, separate run under strace -c -f (strace slows what it
 #     watches, so its run is not timed): the host daemon's and the host
-#     client's system calls, the five most frequent of each.
+#     client's system calls, the five most frequent of each; and where the
+#     guest can run strace (VM_STRACE=1 tests/vm/build.sh, current kernel),
+#     the guest daemon's, and apart those of what it started for the path.
+# Then the same for the channel without an agent (raw port, plain copiers),
+# with the whole guest's CPU per MiB and how busy its vCPU was, for each.
 # Prints a block per path.  Needs what make bench needs, and strace.
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -59,8 +63,15 @@ hstat() {
 	set -- $(sed 's/^.*) //' "/proc/$HOSTPID/stat")
 	echo "$((${12} + ${13})) $(sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "/proc/$HOSTPID/status") $(sed -n 's/^nonvoluntary_ctxt_switches:[[:space:]]*//p' "/proc/$HOSTPID/status")"
 }
-# guest daemon: "ticks vcs nvcs syscr syscw"
+# guest daemon: "ticks vcs nvcs syscr syscw", then the whole guest's "busy idle"
 gstat() { $HOST vm1 -e pstat 2>/dev/null | sed 's/[a-z]*=//g'; }
+# guest_busy GSTAT-BEFORE GSTAT-AFTER (7 fields each): the whole guest's CPU
+# per MiB and how busy its one vCPU was (the limit when near 100%)
+guest_busy() {
+	awk -v b0="$6" -v i0="$7" -v b1="${13}" -v i1="${14}" -v mb="$MB" 'BEGIN {
+		b = b1 - b0; t = b + i1 - i0
+		printf "CPU %.1f ms/MiB, vCPU %.0f%% busy\n", b * 10 / mb, (t > 0 ? 100 * b / t : 0) }'
+}
 per() { awk -v a="$1" -v b="$2" -v mb="$MB" -v k="${3:-1}" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.1f", (b - a) * k / mb }'; }
 # client CPU: a shell that waited for it has it in its cutime+cstime
 cpu_of() { sh -c '"$@"; set -- $(sed "s/^.*) //" /proc/$$/stat); echo $((${14} + ${15})) > '"$VM_DIR/cl"'' sh "$@"; }
@@ -73,10 +84,11 @@ profile() { # LABEL GUEST-SIDE-NOTE STDIN STDOUT CLIENT-ARGS...
 	h1=$(hstat); g1=$(gstat)
 	us=$(cat "$VM_DIR/t")
 	set -- $h0 $h1; hcpu=$(per "$1" "$4" 10); hcs=$(per $(($2 + $3)) $(($5 + $6)))
-	set -- $g0 $g1; gcpu=$(per "$1" "$6" 10); gcs=$(per $(($2 + $3)) $(($7 + $8)))
-	gsys=$(per $(($4 + $5)) $(($9 + ${10})))
+	set -- $g0 $g1; gcpu=$(per "$1" "$8" 10); gcs=$(per $(($2 + $3)) $(($9 + ${10})))
+	gsys=$(per $(($4 + $5)) $((${11} + ${12})))
 	echo "== $label: $(awk -v b="$bytes" -v us="$us" 'BEGIN { printf "%.1f MB/s", b / us }')"
 	echo "   CPU ms/MiB: host daemon $hcpu, host client $(per 0 "$(cat "$VM_DIR/cl")" 10), guest daemon $gcpu ($note)"
+	echo "   the whole guest: $(guest_busy $g0 $g1)"
 	echo "   context switches/MiB: host daemon $hcs, guest daemon $gcs"
 	echo "   guest daemon read+write calls/MiB: $gsys"
 	# where the stream waited: the side that ran the command counts the
@@ -93,11 +105,14 @@ profile() { # LABEL GUEST-SIDE-NOTE STDIN STDOUT CLIENT-ARGS...
 # strace_run LABEL CLIENT-ARGS...: system calls per MiB of the host daemon and the client
 strace_run() { # STDIN STDOUT CLIENT-ARGS...
 	pin=$1 pout=$2; shift 2
+	[ $GSTRACE = 1 ] && $HOST vm1 -e "gstrace start" 2>/dev/null
 	strace -c -f -q -p "$HOSTPID" -o "$VM_DIR/st.d" &
 	sp=$!
 	sleep 0.5
 	strace -c -f -q -o "$VM_DIR/st.c" "$@" < "$pin" > "$pout"
 	kill -INT "$sp"; wait "$sp" 2>/dev/null
+	[ $GSTRACE = 1 ] && $HOST vm1 -e "gstrace stop $MB" 2>/dev/null |
+		sed 's/^\([a-z]*\) \([0-9]*\):/   guest \1 syscalls\/MiB (strace -f): \2;/; s/guest children/guest command or client/'
 	for w in d c; do
 		[ $w = d ] && who="host daemon" || who="host client"
 		awk -v mb="$MB" -v who="$who" '$NF ~ /^[a-z_0-9]+$/ && $1 ~ /^[0-9.]+$/ && $NF != "total" {
@@ -109,10 +124,55 @@ strace_run() { # STDIN STDOUT CLIENT-ARGS...
 	done
 }
 
+# raw_profile LABEL DIRECTION GUEST-COMMAND: the channel without an agent,
+# for comparison: the rate, the whole guest's CPU per MiB, how busy it was
+RAW="$VM_DIR/ch/vm1.bench.raw.0"
+raw_profile() {
+	g0=$(gstat)
+	if [ "$2" = in ]; then
+		"$TOP/tests/poke" "$RAW" 120 < /dev/zero > /dev/null 2>&1 &
+		writer=$!
+		set -- "$1" $($HOST -t 300 vm1 -e "$3" 2>&1)
+		kill $writer 2>/dev/null; wait $writer 2>/dev/null
+	else
+		"$NB" recv "$RAW" "$bytes" > "$VM_DIR/rawres" 2>/dev/null &
+		reader=$!
+		sleep 0.5
+		$HOST -t 300 vm1 -e "$3" > /dev/null 2>&1
+		wait $reader
+		set -- "$1" $(cat "$VM_DIR/rawres")
+	fi
+	g1=$(gstat)
+	if [ "$2" = "$bytes" ] && [ "${3:-0}" -gt 0 ]; then
+		echo "== $1: $(awk -v b="$bytes" -v us="$3" 'BEGIN { printf "%.1f MB/s", b / us }')"
+		echo "   the whole guest: $(guest_busy $g0 $g1)"
+	else
+		echo "== $1: failed ($2 $3)"
+	fi
+}
+
+raw_profile "raw channel guest->host (no agent)" out "raw-out $MB"
+raw_profile "  the same fed through a pipe (dd | plain copier)" out "raw-pipe $MB"
+raw_profile "raw channel host->guest (no agent)" in "raw-in $MB"
+raw_profile "  the same into a pipe (plain copier | dd)" in "raw-in-pipe $MB"
+# strace in the guest too, where it runs (Debian's strace needs a newer
+# kernel than 2.6.35)
+GSTRACE=0
+$HOST vm1 -e 'run strace -V' > /dev/null 2>&1 && GSTRACE=1
 Z=/dev/null
 profile "guest command output -> host" "+ dd in the guest" $Z $Z $HOST -t 0 vm1 -e "zeros $MB"
-strace_run $Z $Z $HOST -t 0 vm1 -e "zeros $MB"
 profile "stdin -> guest command" "+ dd in the guest" "$VM_DIR/in" $Z $HOST -t 0 vm1 -e sink
-strace_run "$VM_DIR/in" $Z $HOST -t 0 vm1 -e sink
 profile "host command output -> guest" "+ the guest client" $Z $Z $HOST -t 0 vm1 -e "host-out $MB"
+profile "  the same, the guest client's stdout a pipe to dd" "+ the guest client and dd" $Z $Z \
+	$HOST -t 0 vm1 -e "host-out-pipe $MB"
+# the strace runs last: a traced process in the guest stays slower for a
+# while after strace has left it, which would skew the timed runs after it
+echo "== system calls per MiB, in separate runs under strace (not timed)"
+echo "-- guest command output -> host"
+strace_run $Z $Z $HOST -t 0 vm1 -e "zeros $MB"
+echo "-- stdin -> guest command"
+strace_run "$VM_DIR/in" $Z $HOST -t 0 vm1 -e sink
+echo "-- host command output -> guest"
 strace_run $Z $Z $HOST -t 0 vm1 -e "host-out $MB"
+echo "-- the same, the guest client's stdout a pipe to dd"
+strace_run $Z $Z $HOST -t 0 vm1 -e "host-out-pipe $MB"
