@@ -398,6 +398,12 @@ buf_append(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
+size_t
+buf_tail_room(const struct buf *b)
+{
+	return b->cap - b->end;
+}
+
 void
 buf_consume(struct buf *b, size_t n)
 {

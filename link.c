@@ -436,6 +436,11 @@ link_send_read(struct link *l, const char *head, size_t headlen, int fd, size_t 
 		return -2;
 	if (headlen + DATA_CHUNK > MAX_PAYLOAD)
 		fatal("internal error: frame head of %lu bytes", (unsigned long)headlen);
+	/* whole frames into the room at the end of the queue when at least one
+	 * fits: more would slide what is queued down first (a copy) */
+	left = buf_tail_room(&l->out) / (room + DATA_CHUNK);
+	if (left > 0 && left * DATA_CHUNK < max)
+		max = left * DATA_CHUNK;
 	k = (int)((max + DATA_CHUNK - 1) / DATA_CHUNK);
 	if (!(d = buf_reserve(&l->out, (size_t)k * room + max)))
 		return -2;
@@ -503,15 +508,21 @@ link_read(struct link *l)
 	}
 	for (k = 0; k < READS_PER_WAKEUP; k++) {
 		/* at most IN_BUF_SIZE a read; the buffer's limit caps the total */
-		size_t room = l->in.limit - buf_len(&l->in);
+		size_t room = l->in.limit - buf_len(&l->in), tail = buf_tail_room(&l->in);
+		size_t ask = room < IN_BUF_SIZE ? room : IN_BUF_SIZE;
 
-		n = buf_read_fd(&l->in, l->fd, IN_BUF_SIZE);
+		/* into the room at the end while there is a fair amount of it:
+		 * asking for more would slide the unparsed rest of a frame down
+		 * first, a copy per wakeup (a virtio port reads 4 KiB at most) */
+		if (tail >= TAIL_READ_MIN && tail < ask)
+			ask = tail;
+		n = buf_read_fd(&l->in, l->fd, ask);
 		if (n <= 0)
 			break;
 		got = 1;
 		/* a stream socket read short is empty for now: the loop says
 		 * when there is more (a virtio port may read short and hold more) */
-		if (l->socket && (size_t)n < (room < IN_BUF_SIZE ? room : IN_BUF_SIZE))
+		if (l->socket && (size_t)n < ask)
 			break;
 	}
 	if (got) {

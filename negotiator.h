@@ -28,6 +28,7 @@
 #define DATA_CHUNK       32000UL   /* data bytes per out/err/in frame */
 #define READ_FRAMES      8         /* frames of command output per readv() */
 #define READS_PER_WAKEUP 32        /* read()s of a link per select() round */
+#define TAIL_READ_MIN    16384     /* a link reads into its buffer's tail down to this */
 #define CALL_WINDOW      1048576UL  /* unacknowledged data per call and direction */
 #define MAX_CALLS        128       /* calls in flight per link */
 #define OUT_HIGH_WATER   262144UL  /* stop producing data above this queue size */
@@ -112,6 +113,7 @@ void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
 size_t buf_len(const struct buf *b);
 unsigned char *buf_ptr(const struct buf *b);
+size_t buf_tail_room(const struct buf *b);   /* free at the end, without sliding */
 unsigned char *buf_reserve(struct buf *b, size_t n);  /* NULL: over limit */
 void buf_commit(struct buf *b, size_t n);
 int buf_append(struct buf *b, const void *p, size_t n); /* -1: over limit */
