@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -137,6 +138,36 @@ log_reopen(void)
 	debug("log file %s reopened", log_path);
 }
 
+/* All of p written to fd, waiting where fd is nonblocking and full (a
+ * client makes a pipe on stdout nonblocking, and stderr may be the same
+ * pipe): a log line is never cut or lost for EAGAIN.  -1 on an error. */
+static int
+write_all_wait(int fd, const char *p, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = write(fd, p + done, n - done);
+
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pf;
+
+			pf.fd = fd;
+			pf.events = POLLOUT;
+			pf.revents = 0;
+			if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+				return -1;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
 /* "2026-12-03 10:00:00 negotiator-host[123]: error: LINE\n" in one
  * write(), so that lines of the daemon and its children (the virsh
  * worker) never mix; a line the file does not take goes to stderr. */
@@ -146,8 +177,7 @@ log_to_file(const char *tag, const char *line)
 	char out[1400], stamp[32];
 	time_t t = time(NULL);
 	struct tm *tm = localtime(&t);
-	size_t n, done = 0;
-	ssize_t w;
+	size_t n;
 
 	if (!tm || !strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", tm))
 		strlcpy(stamp, "0000-00-00 00:00:00", sizeof stamp);
@@ -157,15 +187,7 @@ log_to_file(const char *tag, const char *line)
 		n = sizeof out - 1;
 		out[n - 1] = '\n';
 	}
-	while (done < n) {
-		w = write(log_fd, out + done, n - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		done += (size_t)w;
-	}
-	return 0;
+	return write_all_wait(log_fd, out, n);
 }
 
 /* The one place log lines are written: stderr (or the --log-file), and
@@ -184,10 +206,16 @@ log_line(int level, const char *tag, const char *fmt, va_list ap)
 	}
 	vsnprintf(line, sizeof line, fmt, ap);
 	if (log_fd < 0 || log_to_file(tag, line) < 0) {
-		if (tag)
-			fprintf(stderr, "%s: %s: %s\n", progname, tag, line);
-		else
-			fprintf(stderr, "%s: %s\n", progname, line);
+		char out[1200];
+		int n = snprintf(out, sizeof out, "%s: %s%s%s\n", progname, tag ? tag : "",
+		                 tag ? ": " : "", line);
+
+		if (n < 0 || (size_t)n >= sizeof out) {
+			n = (int)sizeof out - 1;
+			out[n - 1] = '\n';
+		}
+		fflush(stderr);   /* anything stdio holds for it goes first */
+		write_all_wait(2, out, (size_t)n);
 	}
 	if (log_syslog)
 		syslog(prio[level], "%s%s%s", tag ? tag : "", tag ? ": " : "", line);
