@@ -140,7 +140,10 @@ log_reopen(void)
 
 /* All of p written to fd, waiting where fd is nonblocking and full (a
  * client makes a pipe on stdout nonblocking, and stderr may be the same
- * pipe): a log line is never cut or lost for EAGAIN.  -1 on an error. */
+ * pipe): a log line is not cut or lost for EAGAIN.  But a reader that
+ * takes nothing for LOG_WAIT_MS does not stop a daemon for good: the
+ * line is dropped then.  -1 on an error. */
+#define LOG_WAIT_MS 10000
 static int
 write_all_wait(int fd, const char *p, size_t n)
 {
@@ -151,11 +154,12 @@ write_all_wait(int fd, const char *p, size_t n)
 
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			struct pollfd pf;
+			int r;
 
 			pf.fd = fd;
 			pf.events = POLLOUT;
 			pf.revents = 0;
-			if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+			if ((r = poll(&pf, 1, LOG_WAIT_MS)) == 0 || (r < 0 && errno != EINTR))
 				return -1;
 			continue;
 		}
@@ -210,12 +214,13 @@ log_line(int level, const char *tag, const char *fmt, va_list ap)
 		int n = snprintf(out, sizeof out, "%s: %s%s%s\n", progname, tag ? tag : "",
 		                 tag ? ": " : "", line);
 
-		if (n < 0 || (size_t)n >= sizeof out) {
+		if (n >= (int)sizeof out) {
 			n = (int)sizeof out - 1;
 			out[n - 1] = '\n';
 		}
 		fflush(stderr);   /* anything stdio holds for it goes first */
-		write_all_wait(2, out, (size_t)n);
+		if (n > 0)
+			write_all_wait(2, out, (size_t)n);
 	}
 	if (log_syslog)
 		syslog(prio[level], "%s%s%s", tag ? tag : "", tag ? ": " : "", line);
