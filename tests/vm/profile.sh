@@ -63,12 +63,13 @@ hstat() {
 	set -- $(sed 's/^.*) //' "/proc/$HOSTPID/stat")
 	echo "$((${12} + ${13})) $(sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "/proc/$HOSTPID/status") $(sed -n 's/^nonvoluntary_ctxt_switches:[[:space:]]*//p' "/proc/$HOSTPID/status")"
 }
-# guest daemon: "ticks vcs nvcs syscr syscw", then the whole guest's "busy idle"
+# guest daemon: "ticks vcs nvcs syscr syscw", the whole guest's "busy idle",
+# then the daemon's user ticks
 gstat() { $HOST vm1 -e pstat 2>/dev/null | sed 's/[a-z]*=//g'; }
-# guest_busy GSTAT-BEFORE GSTAT-AFTER (7 fields each): the whole guest's CPU
+# guest_busy GSTAT-BEFORE GSTAT-AFTER (8 fields each): the whole guest's CPU
 # per MiB and how busy its one vCPU was (the limit when near 100%)
 guest_busy() {
-	awk -v b0="$6" -v i0="$7" -v b1="${13}" -v i1="${14}" -v mb="$MB" 'BEGIN {
+	awk -v b0="$6" -v i0="$7" -v b1="${14}" -v i1="${15}" -v mb="$MB" 'BEGIN {
 		b = b1 - b0; t = b + i1 - i0
 		printf "CPU %.1f ms/MiB, vCPU %.0f%% busy\n", b * 10 / mb, (t > 0 ? 100 * b / t : 0) }'
 }
@@ -84,10 +85,10 @@ profile() { # LABEL GUEST-SIDE-NOTE STDIN STDOUT CLIENT-ARGS...
 	h1=$(hstat); g1=$(gstat)
 	us=$(cat "$VM_DIR/t")
 	set -- $h0 $h1; hcpu=$(per "$1" "$4" 10); hcs=$(per $(($2 + $3)) $(($5 + $6)))
-	set -- $g0 $g1; gcpu=$(per "$1" "$8" 10); gcs=$(per $(($2 + $3)) $(($9 + ${10})))
-	gsys=$(per $(($4 + $5)) $((${11} + ${12})))
+	set -- $g0 $g1; gcpu=$(per "$1" "$9" 10); gcs=$(per $(($2 + $3)) $((${10} + ${11})))
+	gsys=$(per $(($4 + $5)) $((${12} + ${13}))); guser=$(per "$8" "${16}" 10)
 	echo "== $label: $(awk -v b="$bytes" -v us="$us" 'BEGIN { printf "%.1f MB/s", b / us }')"
-	echo "   CPU ms/MiB: host daemon $hcpu, host client $(per 0 "$(cat "$VM_DIR/cl")" 10), guest daemon $gcpu ($note)"
+	echo "   CPU ms/MiB: host daemon $hcpu, host client $(per 0 "$(cat "$VM_DIR/cl")" 10), guest daemon $gcpu (user $guser; $note)"
 	echo "   the whole guest: $(guest_busy $g0 $g1)"
 	echo "   context switches/MiB: host daemon $hcs, guest daemon $gcs"
 	echo "   guest daemon read+write calls/MiB: $gsys"
