@@ -322,29 +322,21 @@ py_on_answer(struct client *c, const struct msg *m)
 	py_result(c, code);
 }
 
-static int drain_sink(struct client *c, struct sink *s);
-
 /* Output data from the far side: written at once, from the frame, where
  * that cannot block and nothing is queued before it; what is left is
  * queued for select() to say when. */
 static void
 sink_put(struct client *c, struct sink *s, const unsigned char *data, size_t len)
 {
-	if (s->fd >= 0 && s->max_write == CALL_WINDOW && buf_len(&s->q) == 0 && len > 0) {
-		/* never blocks: a file, a device, or a pipe made nonblocking */
-		ssize_t n;
+	/* never blocks: a file, a device, or a pipe made nonblocking; an
+	 * error stays queued, for drain_sink to report as it does */
+	ssize_t n = s->fd >= 0 && s->max_write == CALL_WINDOW ?
+	            buf_write_or_queue(&s->q, s->fd, data, len) :
+	            (buf_append(&s->q, data, len) < 0 ? -2 : 0);
 
-		do
-			n = write(s->fd, data, len);
-		while (n < 0 && errno == EINTR);
-		if (n > 0) {
-			c->delivered += (unsigned long)n;
-			data += n;
-			len -= (size_t)n;
-		}
-		/* an error: queued, for drain_sink to report as it does */
-	}
-	if (len && buf_append(&s->q, data, len) < 0)
+	if (n > 0)
+		c->delivered += (unsigned long)n;
+	else if (n == -2)
 		finish_local(c, EXIT_AGENT, "agent", "peer overran the output window");
 }
 

@@ -517,6 +517,35 @@ buf_write_fd(struct buf *b, int fd, size_t max)
 	return n;
 }
 
+/* Data for fd: written at once where nothing waits in q before it (no
+ * copy, no round of the loop), the rest appended to q.  After an error
+ * other than EAGAIN all of it is queued, for the caller's drain to meet
+ * the error again.  Returns the bytes written, -1 (errno) after such an
+ * error, -2 when q cannot take the rest. */
+ssize_t
+buf_write_or_queue(struct buf *q, int fd, const void *p, size_t n)
+{
+	ssize_t w = 0;
+	int e = 0;
+
+	if (buf_len(q) == 0 && n > 0) {
+		do
+			w = write(fd, p, n);
+		while (w < 0 && errno == EINTR);
+		if (w < 0) {
+			e = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+			w = 0;
+		}
+	}
+	if ((size_t)w < n && buf_append(q, (const unsigned char *)p + w, n - (size_t)w) < 0)
+		return -2;
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return w;
+}
+
 static int
 cmp_strings(const void *a, const void *b)
 {

@@ -850,24 +850,12 @@ static void pump_stdin(struct call *c);
 static void
 stdin_put(struct call *c, const unsigned char *data, size_t len)
 {
-	ssize_t n = 0;
+	ssize_t n = buf_write_or_queue(&c->stdin_q, c->child.in, data, len);
 
-	if (buf_len(&c->stdin_q) == 0) {
-		do
-			n = write(c->child.in, data, len);
-		while (n < 0 && errno == EINTR);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			/* the command closed its stdin: pump_stdin says so */
-			buf_append(&c->stdin_q, data, len);
-			pump_stdin(c);
-			return;
-		}
-		if (n < 0)
-			n = 0;
+	if (n > 0)
 		c->in_delivered += (unsigned long)n;
-	}
-	if ((size_t)n < len)
-		buf_append(&c->stdin_q, data + n, len - (size_t)n);
+	else if (n == -1)
+		pump_stdin(c);   /* the command closed its stdin: pump_stdin says so */
 }
 
 static void

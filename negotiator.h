@@ -123,6 +123,7 @@ void buf_trim(struct buf *b);          /* free an empty, large buffer */
 void buf_release(struct buf *b);       /* free an empty buffer */
 ssize_t buf_read_fd(struct buf *b, int fd, size_t max);   /* read() into it */
 ssize_t buf_write_fd(struct buf *b, int fd, size_t max);  /* write() from it */
+ssize_t buf_write_or_queue(struct buf *q, int fd, const void *p, size_t n);
 /* sorts names[0..n) in strcmp() order, appends them one a line */
 void buf_put_sorted_lines(struct buf *b, char **names, size_t n);
 
